@@ -1,0 +1,189 @@
+"""The `kdsurvey` command: parse, call the library, print. Bad input is one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kdsurvey import __version__
+from kdsurvey.errors import KdSurveyError
+
+TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "all")
+FORMAT_CHOICES = ("markdown", "latex", "csv")
+CITE_TABLES = ("1", "2", "methods", "all")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"alpha must lie in [0, 1], got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kdsurvey",
+        description="The knowledge-distillation survey of Alkhulaifi, Alsahli & Ahmad (2021) as data: "
+        "its tables regenerated, its distillation metric, comparison figures and citations.",
+    )
+    parser.add_argument("--version", action="version", version=f"kdsurvey {__version__}")
+    parser.add_argument("--data", metavar="DIR", type=Path,
+                        help="a data folder laid out like the packaged one (survey/, methods.csv, references.bib)")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("tables", help="print a table: the survey's Table 1 or 2, the metric table, ...",
+                       description="Print one of the tables (default: Tables 1, 2 and the metric table).")  # fmt: skip
+    p.add_argument("--table", choices=TABLE_CHOICES, default="all",
+                   help="which table; 'all' prints Tables 1, 2 and the metric table (not with --format csv)")  # fmt: skip
+    p.add_argument("--format", choices=FORMAT_CHOICES, default="markdown")
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric table is ranked at (default 0.5)")
+
+    p = sub.add_parser("metric", help="the distillation metric: every surveyed result ranked, or one value",
+                       description="Rank every surveyed result by the distillation metric at ALPHA, or, given the "
+                       "four sizes and accuracies, print the metric of one student.")  # fmt: skip
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="weight of size in [0, 1] (default 0.5)")
+    p.add_argument("--format", choices=FORMAT_CHOICES, default="markdown")
+    for name, what in (("student-size", "student size (any unit)"), ("teacher-size", "teacher size (same unit)"),
+                       ("student-acc", "student accuracy (percent or fraction)"),
+                       ("teacher-acc", "teacher accuracy (same unit)")):  # fmt: skip
+        p.add_argument(f"--{name}", type=_number, metavar="X", help=what)
+
+    p = sub.add_parser("plots", help="write the figures as PNG and PDF to a folder")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha of the iso-metric lines (default 0.5)")
+
+    p = sub.add_parser("cite", help="print BibTeX for reference keys, or for every reference of a table",
+                       description="Print BibTeX for KEYs, or with --table for every reference a table cites.")  # fmt: skip
+    p.add_argument("keys", nargs="*", metavar="KEY")
+    p.add_argument("--table", choices=CITE_TABLES, help="every reference of Table 1, Table 2, the methods, or all")
+
+    p = sub.add_parser("report", help="the main job: every table, figure and reference into one folder",
+                       description="Write every table (md, tex, csv), every figure (png, pdf), references.bib "
+                       "and an index.md to DIR. DIR is replaced as a whole, and only when complete.")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("kdsurvey-report"), metavar="DIR",
+                   help="output folder (default ./kdsurvey-report)")  # fmt: skip
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric is ranked at (default 0.5)")
+    return parser
+
+
+def _run(args) -> str:
+    """Do the command; return what to print on stdout."""
+    from kdsurvey import catalogue, references, tables  # after parsing, so --help stays fast
+
+    bib_path = args.data / references.BIB_FILE if args.data else None
+    if args.command == "tables":
+        if args.table == "all":
+            if args.format == "csv":
+                raise KdSurveyError("--format csv prints one table; choose it with --table")
+            names = ("1", "2", "metric")
+        else:
+            names = (args.table,)
+        frame = catalogue.load(args.data) if set(names) - {"methods"} else None
+        bib = references.load(bib_path)
+        rendered = []
+        for name in names:
+            table = (
+                tables.methods_table(catalogue.methods(args.data), bib)
+                if name == "methods"
+                else tables.get(name, args.alpha, frame, bib)
+            )
+            rendered.append(table.render(args.format))
+        return "\n".join(rendered)
+    if args.command == "metric":
+        return _metric(args)
+    if args.command == "plots":
+        from kdsurvey import plots
+        from kdsurvey.outputs import staged_folder
+
+        frame = catalogue.load(args.data)
+        figures = {"tradeoff": plots.tradeoff(frame, alpha=args.alpha), "alpha_sensitivity": plots.alpha_sensitivity(frame)}
+        with staged_folder(args.out) as folder:
+            written = [p for name, fig in figures.items() for p in plots.save(fig, folder / name)]
+        return "\n".join(str(args.out / p.name) for p in written) + "\n"
+    if args.command == "cite":
+        return _cite(args, bib_path)
+    if args.command == "report":
+        from kdsurvey import report
+
+        out = report.write(args.out, alpha=args.alpha, data=args.data)
+        return f"report written to {out}/index.md\n"
+    raise AssertionError(args.command)
+
+
+def _metric(args) -> str:
+    from kdsurvey import catalogue, metric, tables
+
+    values = [args.student_size, args.teacher_size, args.student_acc, args.teacher_acc]
+    if any(v is not None for v in values):
+        if any(v is None for v in values):
+            raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
+        d = metric.distillation_metric(*values, alpha=args.alpha)
+        return f"D(alpha={args.alpha:g}) = {d:.6f}\n"
+    return tables.metric_table(catalogue.load(args.data), alpha=args.alpha).render(args.format)
+
+
+def _cite(args, bib_path) -> str:
+    from kdsurvey import catalogue, references
+
+    bib = references.load(bib_path)
+    if args.table and args.keys:
+        raise KdSurveyError("give reference keys or --table, not both")
+    if args.table:
+        keys = [references.SURVEY_KEY]
+        if args.table in ("1", "2", "all"):
+            frame = catalogue.load(args.data)
+            rows = frame if args.table == "all" else frame[frame["table"] == int(args.table)]
+            keys += [k for k in rows["reference"] if k]
+        if args.table in ("methods", "all"):
+            keys += list(catalogue.methods(args.data)["reference"])
+        return bib.bibtex(keys)
+    if not args.keys:
+        raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
+    unknown = [k for k in args.keys if k not in bib]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], bib.keys(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `kdsurvey cite --table all` lists every entry"
+        raise KdSurveyError(f"unknown reference key {unknown[0]!r}{hint}")
+    return bib.bibtex(args.keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        text = _run(args)
+    except KdSurveyError as exc:
+        print(f"kdsurvey: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"kdsurvey: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `kdsurvey tables | head`
+        sys.stderr.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

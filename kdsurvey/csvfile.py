@@ -1,0 +1,65 @@
+"""Read a data CSV strictly: exact header, same number of cells on every line, line numbers kept.
+
+Validation code collects problems as (file, line, column, message) and raises one CatalogueError.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from kdsurvey.errors import CatalogueError, DataNotFoundError
+
+
+class Problems:
+    """Collects problems for one file, so a load reports them all at once."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.items: list[tuple[str, int | None, str | None, str]] = []
+
+    def add(self, line: int | None, column: str | None, message: str) -> None:
+        self.items.append((self.path, line, column, message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise CatalogueError(self.items)
+
+
+def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """[(line number, {column: text})] for every data line; raises on any structural problem."""
+    if not path.is_file():
+        raise DataNotFoundError(f"data file not found: {path}")
+    problems = Problems(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh, strict=True)
+            header = next(reader, None)
+            if header is None:
+                problems.add(1, None, "file is empty; expected a header line")
+                problems.raise_if_any()
+            missing = [c for c in columns if c not in header]
+            extra = [c for c in header if c not in columns]
+            if missing or extra:
+                parts = []
+                if missing:
+                    parts.append("missing column(s) " + ", ".join(missing))
+                if extra:
+                    parts.append("unknown column(s) " + ", ".join(extra))
+                problems.add(1, None, "; ".join(parts))
+                problems.raise_if_any()
+            records = []
+            for cells in reader:
+                line = reader.line_num
+                if not any(c.strip() for c in cells):
+                    continue  # blank line
+                if len(cells) != len(header):
+                    problems.add(line, None, f"expected {len(header)} cells, found {len(cells)}")
+                    continue
+                records.append((line, dict(zip(header, cells))))
+    except UnicodeDecodeError as exc:
+        problems.add(None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except csv.Error as exc:
+        problems.add(reader.line_num, None, f"malformed CSV ({exc})")
+    problems.raise_if_any()
+    return records

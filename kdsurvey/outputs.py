@@ -1,0 +1,45 @@
+"""Write an output folder all at once: build it beside the target, then swap it in.
+
+A failure half-way leaves the target as it was. A folder is only replaced when it is empty or
+was written by kdsurvey (it holds the marker file), so a mistyped --out cannot wipe user files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from kdsurvey.errors import OutputError
+
+MARKER = ".kdsurvey-output"
+
+
+@contextmanager
+def staged_folder(target: str | Path):
+    """Yield a fresh staging folder; on success it replaces `target`, on error it is removed."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target} exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
+        raise OutputError(f"{target} is not empty and was not written by kdsurvey; choose another folder or empty it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create {target}: {exc.strerror or exc}") from exc
+    try:
+        yield staging
+        (staging / MARKER).write_text("written by kdsurvey; the folder is replaced as a whole on the next run\n")
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,0 +1,213 @@
+"""The survey's Tables 1 and 2 regenerated from the catalogue, and the comparison tables.
+
+Each builder returns a `kdsurvey.render.Table`: `.frame` is the DataFrame, and
+`.to_markdown()`, `.to_latex()`, `.to_csv()` give the printable forms.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kdsurvey import analysis, catalogue, references
+from kdsurvey.errors import UsageError
+from kdsurvey.render import Table, escape_latex
+
+#: The paper's column headings, in order.
+SURVEY_HEADERS = (
+    "Reference",
+    "Targeted architecture",
+    "Utilized data",
+    "Reduction in accuracy compared to teacher",
+    "Improvement in accuracy compared to baseline",
+    "Reduction in size",
+)
+SURVEY_CAPTIONS = {
+    1: "Summary of knowledge distillation approaches that utilize soft labels of teacher to train student model.",
+    2: "Summary of knowledge distillation approaches that distills knowledge from parts other than or in "
+    "addition to the soft labels of the teacher models to be used for training the student models.",
+}
+SURVEY_FOOTNOTE = (
+    "In case of several students, results of student with largest size reduction are reported. In case of "
+    "several datasets, dataset associated with the lowest accuracy reduction is recorded. Baseline models have "
+    "the same size as the corresponding student models, but they were trained without the teacher models."
+)
+GROUP_TITLES = {"offline": "Offline distillation", "online": "Online distillation"}
+STRATEGY_ORDER = tuple(GROUP_TITLES)
+TABLE_NAMES = ("1", "2", "metric", "methods", "stability", "pareto")
+
+
+def _inputs(frame, bib):
+    return (catalogue.load() if frame is None else frame), (references.load() if bib is None else bib)
+
+
+def _paper_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Offline block before online block, file order inside each (a stable sort)."""
+    key = frame["strategy"].map({s: i for i, s in enumerate(STRATEGY_ORDER)})
+    return frame.assign(_key=key).sort_values("_key", kind="stable").drop(columns="_key")
+
+
+def reference_text(frame: pd.DataFrame, bib) -> pd.Series:
+    """'Author et al. (Year)' per row, 'unidentified' where the row has no reference."""
+    return frame["reference"].map(lambda k: bib.author_year(k) if k else "unidentified")
+
+
+def survey_table(table: int, frame: pd.DataFrame | None = None, bib=None, attribution: bool = True) -> Table:
+    """Table 1 or 2 as the paper prints it: its rows, order, grouping and printed text.
+
+    The Reference column, lost from the source copy, is restored from the catalogue; with
+    `attribution=True` a last column says how sure each restored reference is.
+    """
+    if table not in catalogue.SURVEY_TABLES:
+        raise UsageError(f"the survey has Tables 1 and 2, not {table!r}")
+    frame, bib = _inputs(frame, bib)
+    rows = _paper_order(frame[frame["table"] == table])
+    out = pd.DataFrame(
+        {
+            "Distillation": rows["strategy"].map(GROUP_TITLES),
+            "Reference": reference_text(rows, bib),
+            "Targeted architecture": rows["architecture_printed"],
+            "Utilized data": rows["dataset_printed"],
+            "Reduction in accuracy compared to teacher": rows["accuracy_reduction_printed"],
+            "Improvement in accuracy compared to baseline": rows["baseline_improvement_printed"],
+            "Reduction in size": rows["size_reduction_printed"],
+        }
+    )
+    if attribution:
+        out["Attribution"] = rows["attribution"]
+    cited = rows["reference"].map(lambda k: rf"{_latex_author_year(bib, k)}~\cite{{{k}}}" if k else "unidentified")
+    return Table(
+        name=f"table{table}",
+        frame=out.reset_index(drop=True),
+        caption=f"Table {table}. {SURVEY_CAPTIONS[table]} {SURVEY_FOOTNOTE}",
+        group_column="Distillation",
+        latex_cells={"Reference": cited.reset_index(drop=True)},
+    )
+
+
+def _latex_author_year(bib, key: str) -> str:
+    return escape_latex(bib.author_year(key))
+
+
+def metric_table(frame: pd.DataFrame | None = None, bib=None, alpha: float = 0.5, alphas=analysis.DEFAULT_ALPHAS) -> Table:
+    """The distillation metric of every row at several alphas, ranked at `alpha` (1 = best).
+
+    Rows without a size or an accuracy reduction stay in the table, after the ranked rows,
+    with "–" for the metric and no rank.
+    """
+    frame, bib = _inputs(frame, bib)
+    alphas = tuple(dict.fromkeys(tuple(alphas) + (alpha,)))
+    scored = analysis.with_metric(frame, alphas)
+    ranks = analysis.rank(frame, alpha)
+    scored = scored.assign(_rank=ranks, _order=range(len(scored)))
+    scored = scored.sort_values(["_rank", "_order"], na_position="last", kind="stable")
+    out = pd.DataFrame(
+        {
+            "Row": scored["row_id"],
+            "Source": scored["source"],
+            "Distillation": scored["strategy"],
+            "Architecture": scored["architecture"],
+            "Data": scored["dataset"],
+            "Reference": reference_text(scored, bib),
+            "Size ratio": scored["size_ratio"],
+            "Accuracy ratio": scored["accuracy_ratio"],
+        }
+    )
+    headers = {}
+    for a in sorted(alphas):
+        column = f"D(α={a:g})"
+        out[column] = scored[analysis.metric_column(a)]
+        headers[column] = rf"$D_{{\alpha={a:g}}}$"
+    rank_column = f"Rank (α={alpha:g})"
+    out[rank_column] = scored["_rank"].map(lambda r: "–" if pd.isna(r) else str(int(r)))
+    headers[rank_column] = rf"Rank ($\alpha={alpha:g}$)"
+    return Table(
+        name="metric",
+        frame=out.reset_index(drop=True),
+        caption=(
+            "Distillation metric D = alpha * (student size / teacher size) + (1 - alpha) * "
+            "(1 - student accuracy / teacher accuracy) for every surveyed result, computed from the "
+            "survey's size and accuracy reductions; lower is better, negative when the student beats its "
+            f"teacher. Ranked at alpha = {alpha:g}; rows without both reductions have no metric."
+        ),
+        latex_headers=headers,
+    )
+
+
+def methods_table(methods: pd.DataFrame | None = None, bib=None) -> Table:
+    """The KD methods named in the source documents, classified by the taxonomy."""
+    methods = catalogue.methods() if methods is None else methods
+    bib = references.load() if bib is None else bib
+    out = pd.DataFrame(
+        {
+            "Method": methods["name"],
+            "Knowledge": methods["knowledge_type"].str.replace(";", ", "),
+            "Strategy": methods["strategy"],
+            "Topology": methods["topology"],
+            "Domain": methods["domain"],
+            "Reference": methods["reference"].map(bib.author_year),
+        }
+    )
+    cited = methods["reference"].map(lambda k: rf"{_latex_author_year(bib, k)}~\cite{{{k}}}")
+    return Table(
+        name="methods",
+        frame=out,
+        caption="Knowledge-distillation methods named in the source documents, by knowledge type, "
+        "distillation strategy and teacher-student topology.",
+        latex_cells={"Reference": cited},
+    )
+
+
+def stability_table(frame: pd.DataFrame | None = None, alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> Table:
+    """Kendall's tau between the metric's rankings at pairs of alphas."""
+    frame = catalogue.load() if frame is None else frame
+    tau = analysis.rank_stability(frame, alphas)
+    labels = [f"α={a:g}" for a in alphas]
+    out = pd.DataFrame(tau.to_numpy(), columns=labels)
+    out.insert(0, "Kendall tau", labels)
+    return Table(
+        name="stability",
+        frame=out,
+        caption="Rank stability of the distillation metric: Kendall's tau between the rankings at two alphas.",
+        decimals=3,
+        latex_headers={"Kendall tau": r"Kendall $\tau$"} | {lab: rf"$\alpha={a:g}$" for lab, a in zip(labels, alphas)},
+        latex_cells={"Kendall tau": pd.Series([rf"$\alpha={a:g}$" for a in alphas])},
+    )
+
+
+def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
+    """The rows on the Pareto front of size ratio (smaller is better) vs accuracy ratio (larger)."""
+    frame, bib = _inputs(frame, bib)
+    front = analysis.pareto_front(frame)
+    out = pd.DataFrame(
+        {
+            "Row": front["row_id"],
+            "Source": front["source"],
+            "Architecture": front["architecture"],
+            "Data": front["dataset"],
+            "Reference": reference_text(front, bib),
+            "Size ratio": front["size_ratio"],
+            "Accuracy ratio": front["accuracy_ratio"],
+        }
+    )
+    return Table(
+        name="pareto",
+        frame=out,
+        caption="Pareto front of the surveyed results: no other result is both smaller (student/teacher size) "
+        "and more accurate (student/teacher accuracy).",
+    )
+
+
+def get(name: str, alpha: float = 0.5, frame=None, bib=None) -> Table:
+    """A table by name: '1', '2', 'metric', 'methods', 'stability' or 'pareto'."""
+    name = str(name)
+    if name in ("1", "2"):
+        return survey_table(int(name), frame, bib)
+    if name == "metric":
+        return metric_table(frame, bib, alpha=alpha)
+    if name == "methods":
+        return methods_table(bib=bib)
+    if name == "stability":
+        return stability_table(frame)
+    if name == "pareto":
+        return pareto_table(frame, bib)
+    raise UsageError(f"unknown table {name!r}; choose one of {', '.join(TABLE_NAMES)}")
