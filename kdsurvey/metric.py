@@ -59,7 +59,8 @@ def distillation_metric(student_size, teacher_size, student_acc, teacher_acc, al
     Scalars give a float, array-likes an array (numpy broadcasting). NaN in gives NaN out.
     Raises MetricError (a ValueError) for alpha outside [0, 1], non-positive sizes, a
     non-positive teacher accuracy, a negative student accuracy, accuracies that look like a mix
-    of percent and fractions, and shapes that do not broadcast.
+    of percent and fractions (one at most 1 and the other above 1, at least tenfold apart), and
+    shapes that do not broadcast.
     """
     a = check_alpha(alpha)
     ss, ts, sa, ta = (

@@ -1,0 +1,92 @@
+"""The comparison tables (metric, Pareto, stability, methods) and the renderer."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdsurvey import catalogue, tables
+from kdsurvey.errors import UsageError
+from kdsurvey.metric import from_reductions
+
+
+def test_metric_table_ranks_scored_rows_first():
+    frame = tables.metric_table(alpha=0.5).frame
+    ranks = frame["Rank (α=0.5)"].tolist()
+    assert ranks[:17] == [str(i) for i in range(1, 18)]
+    assert ranks[17:] == ["–"] * 10
+    assert frame.loc[0, "Row"] == "T1-11"
+    assert frame["D(α=0.5)"].iloc[:17].is_monotonic_increasing
+
+
+def test_metric_table_values_are_the_metric_of_each_row():
+    cat = catalogue.load().set_index("row_id")
+    frame = tables.metric_table(alpha=0.3).frame.set_index("Row")
+    assert list(frame.columns).count("D(α=0.3)") == 1  # the ranking alpha is added to the defaults
+    for alpha in (0.25, 0.3, 0.5, 0.75):
+        expected = from_reductions(cat.loc[frame.index, "size_reduction_pct"], cat.loc[frame.index, "accuracy_reduction_pct"], alpha)
+        assert np.allclose(frame[f"D(α={alpha:g})"], expected, equal_nan=True)
+
+
+def test_metric_table_markdown_shows_dash_and_four_decimals():
+    text = tables.metric_table().to_markdown()
+    assert "| 0.1157 " in text  # T2-06 at alpha 0.5, worked in test_metric
+    assert "nan" not in text.lower()
+
+
+def test_metric_csv_keeps_full_precision_numbers():
+    back = pd.read_csv(io.StringIO(tables.metric_table().to_csv()))
+    row = back.set_index("Row").loc["T2-06"]
+    assert row["D(α=0.5)"] == pytest.approx(0.5 * 0.2934 - 0.5 * 0.06191, abs=1e-12)
+    assert pd.isna(back.set_index("Row").loc["T1-01", "D(α=0.5)"])
+
+
+def test_metric_latex_uses_math_headers():
+    latex = tables.metric_table().to_latex()
+    assert r"$D_{\alpha=0.5}$" in latex and "α" not in latex
+
+
+def test_methods_table_lists_every_method_with_a_reference():
+    methods = catalogue.methods()
+    frame = tables.methods_table().frame
+    assert len(frame) == len(methods) >= 60
+    assert frame["Reference"].str.match(r".+ \(\d{4}\)$").all()
+    latex = tables.methods_table().to_latex()
+    assert all(rf"\cite{{{k}}}" in latex for k in methods["reference"])
+
+
+def test_named_methods_are_catalogued_with_their_classification():
+    m = catalogue.methods().set_index("method_id")
+    expected = {
+        "hinton_kd": ("response", "offline"), "fitnets": ("feature", "offline"),
+        "attention_transfer": ("feature", "offline"), "fsp": ("relation", "offline"),
+        "rkd": ("relation", "offline"), "dml": ("response", "online"), "one": ("response", "online"),
+        "okddip": ("response", "online"), "kdcl": ("response", "online"), "cs_kd": ("response", "self"),
+        "takd": ("response", "offline"), "born_again": ("response", "offline"),
+    }  # fmt: skip
+    for method_id, (knowledge, strategy) in expected.items():
+        assert (m.loc[method_id, "knowledge_type"], m.loc[method_id, "strategy"]) == (knowledge, strategy)
+    for method_id in ("pkt", "jacobian_matching", "svd_kd", "darkrank", "cckd", "graph_kd", "byot", "ddgsd",
+                      "multi_teacher", "distilbert", "mobilebert", "minilm"):  # fmt: skip
+        assert method_id in m.index
+    assert m.loc["multi_teacher", "topology"] == "many-to-one"
+    assert m.loc["byot", "strategy"] == "self"
+
+
+def test_stability_and_pareto_tables_render_in_every_format():
+    for table in (tables.stability_table(), tables.pareto_table()):
+        for fmt in ("markdown", "latex", "csv"):
+            assert table.render(fmt).strip()
+    assert tables.pareto_table().frame["Row"].tolist() == ["T1-11", "T2-06"]
+
+
+def test_unknown_names_raise_usage_errors():
+    with pytest.raises(UsageError, match="unknown table 'x'"):
+        tables.get("x")
+    with pytest.raises(UsageError, match="Tables 1 and 2"):
+        tables.survey_table(3)
+    with pytest.raises(UsageError, match="unknown format 'html'"):
+        tables.metric_table().render("html")
