@@ -44,24 +44,22 @@ def rank(frame: pd.DataFrame, alpha: float = 0.5) -> pd.Series:
 
 def alpha_sweep(frame: pd.DataFrame, alphas=None) -> pd.DataFrame:
     """Long table (row_id, alpha, metric, rank) over a grid of alphas, rows with a metric only."""
-    alphas = np.linspace(0, 1, 21) if alphas is None else np.asarray(alphas, dtype=float)
+    alphas = np.linspace(0, 1, 21) if alphas is None else np.asarray(alphas, dtype=float).ravel()
     check_alpha(alphas)
     scored = frame[frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()]
-    parts = []
-    for alpha in alphas:
-        parts.append(
-            pd.DataFrame(
-                {
-                    "row_id": scored["row_id"].to_numpy(),
-                    "alpha": float(alpha),
-                    "metric": from_reductions(
-                        scored["size_reduction_pct"].to_numpy(), scored["accuracy_reduction_pct"].to_numpy(), alpha
-                    ),
-                    "rank": rank(scored, alpha).to_numpy(),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+    metric = from_reductions(
+        scored["size_reduction_pct"].to_numpy()[None, :], scored["accuracy_reduction_pct"].to_numpy()[None, :],
+        alphas[:, None],
+    )  # fmt: skip
+    ranks = pd.DataFrame(metric).rank(axis=1, method="min").to_numpy()
+    return pd.DataFrame(
+        {
+            "row_id": np.tile(scored["row_id"].to_numpy(), len(alphas)),
+            "alpha": np.repeat(alphas, len(scored)),
+            "metric": metric.ravel(),
+            "rank": ranks.ravel(),
+        }
+    )
 
 
 def rank_stability(frame: pd.DataFrame, alphas=DEFAULT_ALPHAS) -> pd.DataFrame:

@@ -59,7 +59,10 @@ def load(data: str | Path | None = None) -> pd.DataFrame:
     for table in SURVEY_TABLES:
         path = survey_path(table, root)
         found = Problems(path)
-        for line, record in read_records(path, SURVEY_COLUMNS):
+        records = read_records(path, SURVEY_COLUMNS)
+        if not records:
+            found.add(None, None, f"has no data rows; Table {table} of the survey has rows")
+        for line, record in records:
             rows.append(_survey_row(record, table, line, found, bib, seen))
         problems += found.items
     if problems:
@@ -77,7 +80,10 @@ def methods(data: str | Path | None = None) -> pd.DataFrame:
     path = root / "methods.csv"
     found = Problems(path)
     rows, seen = [], {}
-    for line, record in read_records(path, METHOD_COLUMNS):
+    records = read_records(path, METHOD_COLUMNS)
+    if not records:
+        found.add(None, None, "has no data rows")
+    for line, record in records:
         rows.append(_method_row(record, line, found, bib, seen))
     found.raise_if_any()
     return pd.DataFrame(rows, columns=list(METHOD_COLUMNS)).astype({"year": "int64"})
@@ -131,13 +137,17 @@ def _survey_row(record, table, line, problems, bib, seen) -> dict:
     _check_range(out, line, problems, "size_reduction_pct", 0, 100 - 1e-12, "at least 0 and below 100")
     for column in ("baseline_improvement_pct", "baseline_improvement_low_pct", "baseline_improvement_high_pct"):
         _check_range(out, line, problems, column, -100 + 1e-12, math.inf, "above -100")
-    for column, fig in (("low", imp.low), ("high", imp.high)):
-        _compare(out, line, problems, f"baseline_improvement_{column}_pct", record, fig)
+    for column in ("low", "high"):
+        name = f"baseline_improvement_{column}_pct"
+        if imp is None:  # the printed cell is already reported; do not pile on
+            out[name] = math.nan
+        else:
+            _compare(out, line, problems, name, record, getattr(imp, column), printed_column="baseline_improvement_printed")
     del acc, size
 
     kind = choice("metric_kind", tuple(taxonomy.METRIC_KINDS))
     marker = out["accuracy_reduction_printed"].endswith("(mIOU)")
-    if kind and marker != (kind == "mIoU"):
+    if kind in taxonomy.METRIC_KINDS and marker != (kind == "mIoU"):
         problems.add(line, "metric_kind", f"{kind!r} disagrees with the printed accuracy reduction")
 
     attribution = choice("attribution", tuple(taxonomy.ATTRIBUTIONS))
@@ -153,34 +163,41 @@ def _survey_row(record, table, line, problems, bib, seen) -> dict:
     return out
 
 
-def _figure(record, out, line, problems, stem, parse) -> printed.Figure:
-    """Parse '<stem>_printed' and check that '<stem>_pct' holds the same signed number."""
+def _figure(record, out, line, problems, stem, parse) -> printed.Figure | None:
+    """Parse '<stem>_printed' and check that '<stem>_pct' holds the same signed number.
+
+    Returns None when the printed text does not parse (that problem is recorded once).
+    """
     text = record[f"{stem}_printed"]
     out[f"{stem}_printed"] = text
     try:
         fig = parse(text)
     except ValueError as exc:
         problems.add(line, f"{stem}_printed", str(exc))
-        fig = printed.Figure()
         out[f"{stem}_pct"] = math.nan
-        return fig
+        return None
     _compare(out, line, problems, f"{stem}_pct", record, fig.value, printed_column=f"{stem}_printed")
     return fig
 
 
 def _compare(out, line, problems, column, record, expected, printed_column=None) -> None:
-    raw = record[column].strip()
+    raw = record[column]
+    if raw != raw.strip():
+        problems.add(line, column, "has leading or trailing spaces")
+    raw = raw.strip()
     try:
         value = float(raw) if raw else math.nan
     except ValueError:
-        problems.add(line, column, f"{raw!r} is not a number")
+        value = math.inf  # reported just below
+    if not math.isfinite(value) and raw:
+        problems.add(line, column, f"{raw!r} is not a number (leave the cell empty when nothing is reported)")
         out[column] = math.nan
         return
     out[column] = value
     expected = expected.value if isinstance(expected, printed.Figure) else expected
     same = (math.isnan(value) and math.isnan(expected)) or abs(value - expected) <= _TOLERANCE
     if not same:
-        source = record.get(printed_column, "") if printed_column else "the printed range"
+        source = record.get(printed_column, "")
         want = "empty" if math.isnan(expected) else f"{expected:g}"
         problems.add(line, column, f"{raw or 'empty'} does not match the printed {source!r} (expected {want})")
 
@@ -219,8 +236,10 @@ def _method_row(record, line, problems, bib, seen) -> dict:
     if out["reference"] and out["reference"] not in bib:
         problems.add(line, "reference", f"key {out['reference']!r} is not in {bib.path.name}")
     year = out["year"]
-    if not (year.isdigit() and 1950 <= int(year) <= 2100):
+    if year and not (year.isdigit() and 1950 <= int(year) <= 2100):
         problems.add(line, "year", f"{year!r} is not a year")
+        out["year"] = 0
+    elif not year:
         out["year"] = 0
     else:
         out["year"] = int(year)
@@ -228,9 +247,11 @@ def _method_row(record, line, problems, bib, seen) -> dict:
 
 
 def _check_tokens(out, line, problems, column, allowed, ordered=False) -> None:
-    tokens = [t for t in out[column].split(";") if t] if out[column] else []
+    tokens = out[column].split(";") if out[column] else []
     unknown = [t for t in tokens if t not in allowed]
-    if unknown:
+    if "" in tokens:
+        problems.add(line, column, "has an empty value between or after ';'")
+    elif unknown:
         problems.add(line, column, f"{unknown[0]!r} is not one of {', '.join(allowed)}")
     elif len(set(tokens)) != len(tokens):
         problems.add(line, column, "repeats a value")

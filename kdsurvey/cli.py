@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import sys
 from pathlib import Path
 
 from kdsurvey import __version__
 from kdsurvey.errors import KdSurveyError
+
+# bibtexparser logs each malformed block to stderr; the CLI reports it as its own one-line error.
+logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
 
 TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "all")
 FORMAT_CHOICES = ("markdown", "latex", "csv")
@@ -33,9 +38,12 @@ def _alpha(text: str) -> float:
 
 def _number(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +121,9 @@ def _run(args) -> str:
         from kdsurvey import plots
         from kdsurvey.outputs import staged_folder
 
+        from kdsurvey.outputs import check_target
+
+        check_target(args.out)
         frame = catalogue.load(args.data)
         figures = {"tradeoff": plots.tradeoff(frame, alpha=args.alpha), "alpha_sensitivity": plots.alpha_sensitivity(frame)}
         with staged_folder(args.out) as folder:
@@ -129,7 +140,7 @@ def _run(args) -> str:
 
 
 def _metric(args) -> str:
-    from kdsurvey import catalogue, metric, tables
+    from kdsurvey import catalogue, metric, references, tables
 
     values = [args.student_size, args.teacher_size, args.student_acc, args.teacher_acc]
     if any(v is not None for v in values):
@@ -137,7 +148,8 @@ def _metric(args) -> str:
             raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
         d = metric.distillation_metric(*values, alpha=args.alpha)
         return f"D(alpha={args.alpha:g}) = {d:.6f}\n"
-    return tables.metric_table(catalogue.load(args.data), alpha=args.alpha).render(args.format)
+    bib = references.load(args.data / references.BIB_FILE if args.data else None)  # --data's bib, not the packaged one
+    return tables.metric_table(catalogue.load(args.data), bib, alpha=args.alpha).render(args.format)
 
 
 def _cite(args, bib_path) -> str:

@@ -6,6 +6,7 @@ Validation code collects problems as (file, line, column, message) and raises on
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from kdsurvey.errors import CatalogueError, DataNotFoundError
@@ -31,8 +32,14 @@ def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[s
     if not path.is_file():
         raise DataNotFoundError(f"data file not found: {path}")
     problems = Problems(path)
+    data = path.read_bytes()
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        text = data.decode("utf-8")  # the whole file at once, so the byte offset is the file's own
+    except UnicodeDecodeError as exc:
+        problems.add(data.count(b"\n", 0, exc.start) + 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        problems.raise_if_any()
+    try:
+        with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh, strict=True)
             header = next(reader, None)
             if header is None:
@@ -49,16 +56,15 @@ def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[s
                 problems.add(1, None, "; ".join(parts))
                 problems.raise_if_any()
             records = []
+            start = reader.line_num + 1
             for cells in reader:
-                line = reader.line_num
+                line, start = start, reader.line_num + 1  # a record's first line, also when a cell spans lines
                 if not any(c.strip() for c in cells):
                     continue  # blank line
                 if len(cells) != len(header):
                     problems.add(line, None, f"expected {len(header)} cells, found {len(cells)}")
                     continue
                 records.append((line, dict(zip(header, cells))))
-    except UnicodeDecodeError as exc:
-        problems.add(None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except csv.Error as exc:
         problems.add(reader.line_num, None, f"malformed CSV ({exc})")
     problems.raise_if_any()

@@ -17,14 +17,20 @@ from kdsurvey.errors import OutputError
 MARKER = ".kdsurvey-output"
 
 
-@contextmanager
-def staged_folder(target: str | Path):
-    """Yield a fresh staging folder; on success it replaces `target`, on error it is removed."""
+def check_target(target: str | Path) -> Path:
+    """Refuse a target that is a file, or a non-empty folder kdsurvey did not write."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder")
     if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
         raise OutputError(f"{target} is not empty and was not written by kdsurvey; choose another folder or empty it")
+    return target
+
+
+@contextmanager
+def staged_folder(target: str | Path):
+    """Yield a fresh staging folder; on success it replaces `target`, on error it is removed."""
+    target = check_target(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
@@ -36,7 +42,11 @@ def staged_folder(target: str | Path):
         if target.exists():
             old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             target.rename(old)
-            staging.rename(target)
+            try:
+                staging.rename(target)
+            except BaseException:
+                old.rename(target)  # put the previous output back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             staging.rename(target)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 NOT_REPORTED = "–"  # the en dash the paper prints for "not reported"
 
 _NUMBER = r"(?P<v>\d+(?:\.\d+)?)"
-_REDUCTION = re.compile(rf"^{_NUMBER}%(?: \((?P<m>increase|mIOU)\))?$")
-_IMPROVEMENT = re.compile(rf"^{_NUMBER}%(?: \((?P<m>decrease)\))?$")
-_RANGE = re.compile(r"^(?P<lo>\d+(?:\.\d+)?)-(?P<hi>\d+(?:\.\d+)?)%$")
-_PLAIN = re.compile(rf"^{_NUMBER}%$")
+_REDUCTION = re.compile(rf"^{_NUMBER}%(?: \((?P<m>increase|mIOU)\))?\Z")  # \Z: `$` would admit a trailing newline
+_IMPROVEMENT = re.compile(rf"^{_NUMBER}%(?: \((?P<m>decrease)\))?\Z")
+_RANGE = re.compile(r"^(?P<lo>\d+(?:\.\d+)?)-(?P<hi>\d+(?:\.\d+)?)%\Z")
+_PLAIN = re.compile(rf"^{_NUMBER}%\Z")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import bibtexparser
 from bibtexparser.middlewares import SeparateCoAuthors, SplitNameParts
 
-from kdsurvey.errors import CatalogueError, UnknownReferenceError
+from kdsurvey.errors import CatalogueError, DataNotFoundError, UnknownReferenceError
 from kdsurvey.paths import data_dir
 
 BIB_FILE = "references.bib"
@@ -78,13 +78,18 @@ def load(path: str | Path | None = None) -> Bibliography:
     """Parse and validate the .bib file (default: the packaged data/references.bib)."""
     path = Path(path) if path is not None else data_dir() / BIB_FILE
     if not path.is_file():
-        raise CatalogueError([(str(path), None, None, "BibTeX file not found")])
+        raise DataNotFoundError(f"BibTeX file not found: {path}")
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, _mtime_ns: int) -> Bibliography:
-    text = Path(path).read_text(encoding="utf-8")
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CatalogueError([(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     raw = bibtexparser.parse_string(text)
     problems = [
         (path, block.start_line + 1, None, _failure_text(block)) for block in raw.failed_blocks
@@ -118,7 +123,8 @@ def _failure_text(block) -> str:
     if kind == "DuplicateBlockKeyBlock":
         return f"duplicate BibTeX key {block.key!r}"
     error = getattr(block, "error", None)
-    return f"malformed BibTeX block ({error})" if error else "malformed BibTeX block"
+    reason = " ".join(str(getattr(error, "abort_reason", None) or error or "").split())  # its str() is empty
+    return f"malformed BibTeX block ({reason})" if reason else "malformed BibTeX block"
 
 
 def bibtex(keys=None, path: str | Path | None = None) -> str:

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 
 from kdsurvey import __version__, catalogue, plots, references, tables
-from kdsurvey.outputs import staged_folder
+from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
 TABLE_ORDER = ("table1", "table2", "metric", "pareto", "stability", "methods")
@@ -59,8 +59,8 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
 
 def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -> Path:
     """Build the report and write it to `out` as a whole (see module docstring). Returns `out`."""
+    out = check_target(out)  # refuse a bad folder before doing the work
     content = build(alpha, data)
-    out = Path(out)
     with staged_folder(out) as folder:
         (folder / "tables").mkdir()
         (folder / "figures").mkdir()

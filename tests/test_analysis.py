@@ -104,3 +104,14 @@ def test_pareto_front_of_catalogue_dominates_everything_else(frame):
             (f["size_ratio"] <= row["size_ratio"]) and (f["accuracy_ratio"] >= row["accuracy_ratio"])
             for _, f in front.iterrows()
         )
+
+
+def test_alpha_sweep_agrees_with_rank_and_metric_at_each_alpha(frame):
+    sweep = analysis.alpha_sweep(frame)  # 21 alphas by default
+    assert sorted(sweep["alpha"].unique()) == pytest.approx(np.linspace(0, 1, 21))
+    scored = frame.dropna(subset=["size_reduction_pct", "accuracy_reduction_pct"])
+    for alpha in (0.0, 0.35, 1.0):
+        part = sweep[np.isclose(sweep["alpha"], alpha)].set_index("row_id").loc[scored["row_id"]]
+        assert part["rank"].tolist() == analysis.rank(scored, alpha).tolist()
+        expected = from_reductions(scored["size_reduction_pct"], scored["accuracy_reduction_pct"], alpha)
+        assert np.allclose(part["metric"], expected)

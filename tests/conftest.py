@@ -1,0 +1,23 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kdsurvey.paths import ENV_VAR, data_dir
+
+
+@pytest.fixture
+def packaged_data(monkeypatch) -> Path:
+    """The packaged data folder (KDSURVEY_DATA unset, so never a caller's override)."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    return data_dir()
+
+
+@pytest.fixture
+def data_copy(tmp_path, packaged_data) -> Path:
+    """A private copy of the packaged data folder, tmp_path/"data", free to break."""
+    return Path(shutil.copytree(packaged_data, tmp_path / "data"))
