@@ -16,7 +16,6 @@ logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
 
 TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "all")
 FORMAT_CHOICES = ("markdown", "latex", "csv")
-CITE_TABLES = ("1", "2", "methods", "all")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cite", help="print BibTeX for reference keys, or for every reference of a table",
                        description="Print BibTeX for KEYs, or with --table for every reference a table cites.")  # fmt: skip
     p.add_argument("keys", nargs="*", metavar="KEY")
-    p.add_argument("--table", choices=CITE_TABLES, help="every reference of Table 1, Table 2, the methods, or all")
+    p.add_argument("--table", choices=("1", "2", "methods", "all"), help="every reference of Table 1, Table 2, the methods, or all")
 
     p = sub.add_parser("report", help="the main job: every table, figure and reference into one folder",
                        description="Write every table (md, tex, csv), every figure (png, pdf), references.bib "
@@ -153,22 +152,15 @@ def _metric(args) -> str:
 
 
 def _cite(args, bib_path) -> str:
-    from kdsurvey import catalogue, references
+    from kdsurvey import references
 
-    bib = references.load(bib_path)
     if args.table and args.keys:
         raise KdSurveyError("give reference keys or --table, not both")
     if args.table:
-        keys = [references.SURVEY_KEY]
-        if args.table in ("1", "2", "all"):
-            frame = catalogue.load(args.data)
-            rows = frame if args.table == "all" else frame[frame["table"] == int(args.table)]
-            keys += [k for k in rows["reference"] if k]
-        if args.table in ("methods", "all"):
-            keys += list(catalogue.methods(args.data)["reference"])
-        return bib.bibtex(keys)
+        return references.for_table(args.table, args.data)
     if not args.keys:
         raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
+    bib = references.load(bib_path)
     unknown = [k for k in args.keys if k not in bib]
     if unknown:
         import difflib

@@ -48,6 +48,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
     }
     figures = {"tradeoff": plots.tradeoff(frame, alpha=alpha), "alpha_sensitivity": plots.alpha_sensitivity(frame)}
     keys = [references.SURVEY_KEY] + [k for k in frame["reference"] if k] + list(method_rows["reference"])
+    # (the same keys as references.table_keys("all"), from the frames already loaded)
     return {
         "tables": built,
         "figures": figures,

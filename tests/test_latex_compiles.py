@@ -19,7 +19,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 DOCUMENT = r"""\documentclass{article}
-\usepackage[T1]{fontenc}
 \usepackage{booktabs}
 \usepackage[margin=1cm,landscape,a3paper]{geometry}
 \begin{document}
