@@ -130,9 +130,9 @@ def _survey_row(record, table, line, problems, bib, seen) -> dict:
     truncated = choice("dataset_truncated", ("true", "false"))
     out["dataset_truncated"] = truncated == "true"
 
-    acc = _figure(record, out, line, problems, "accuracy_reduction", printed.parse_accuracy_reduction)
+    _figure(record, out, line, problems, "accuracy_reduction", printed.parse_accuracy_reduction)
     imp = _figure(record, out, line, problems, "baseline_improvement", printed.parse_baseline_improvement)
-    size = _figure(record, out, line, problems, "size_reduction", printed.parse_size_reduction)
+    _figure(record, out, line, problems, "size_reduction", printed.parse_size_reduction)
     _check_range(out, line, problems, "accuracy_reduction_pct", -100, 100, "between -100 and 100")
     _check_range(out, line, problems, "size_reduction_pct", 0, 100 - 1e-12, "at least 0 and below 100")
     for column in ("baseline_improvement_pct", "baseline_improvement_low_pct", "baseline_improvement_high_pct"):
@@ -142,8 +142,9 @@ def _survey_row(record, table, line, problems, bib, seen) -> dict:
         if imp is None:  # the printed cell is already reported; do not pile on
             out[name] = math.nan
         else:
-            _compare(out, line, problems, name, record, getattr(imp, column), printed_column="baseline_improvement_printed")
-    del acc, size
+            _compare(
+                out, line, problems, name, record, getattr(imp, column), printed_column="baseline_improvement_printed"
+            )
 
     kind = choice("metric_kind", tuple(taxonomy.METRIC_KINDS))
     marker = out["accuracy_reduction_printed"].endswith("(mIOU)")

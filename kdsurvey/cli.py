@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cite", help="print BibTeX for reference keys, or for every reference of a table",
                        description="Print BibTeX for KEYs, or with --table for every reference a table cites.")  # fmt: skip
     p.add_argument("keys", nargs="*", metavar="KEY")
-    p.add_argument("--table", choices=("1", "2", "methods", "all"), help="every reference of Table 1, Table 2, the methods, or all")
+    p.add_argument(
+        "--table", choices=("1", "2", "methods", "all"), help="every reference of Table 1, Table 2, the methods, or all"
+    )
 
     p = sub.add_parser("report", help="the main job: every table, figure and reference into one folder",
                        description="Write every table (md, tex, csv), every figure (png, pdf), references.bib "
@@ -118,13 +120,14 @@ def _run(args) -> str:
         return _metric(args)
     if args.command == "plots":
         from kdsurvey import plots
-        from kdsurvey.outputs import staged_folder
-
-        from kdsurvey.outputs import check_target
+        from kdsurvey.outputs import check_target, staged_folder
 
         check_target(args.out)
         frame = catalogue.load(args.data)
-        figures = {"tradeoff": plots.tradeoff(frame, alpha=args.alpha), "alpha_sensitivity": plots.alpha_sensitivity(frame)}
+        figures = {
+            "tradeoff": plots.tradeoff(frame, alpha=args.alpha),
+            "alpha_sensitivity": plots.alpha_sensitivity(frame),
+        }
         with staged_folder(args.out) as folder:
             written = [p for name, fig in figures.items() for p in plots.save(fig, folder / name)]
         return "\n".join(str(args.out / p.name) for p in written) + "\n"

@@ -72,9 +72,7 @@ def distillation_metric(student_size, teacher_size, student_acc, teacher_acc, al
             ("teacher_acc", teacher_acc),
         )
     )
-    ss, ts, sa, ta, a = _broadcast(
-        student_size=ss, teacher_size=ts, student_acc=sa, teacher_acc=ta, alpha=a
-    )
+    ss, ts, sa, ta, a = _broadcast(student_size=ss, teacher_size=ts, student_acc=sa, teacher_acc=ta, alpha=a)
     _require(ss > 0, "student_size must be positive", ss)
     _require(ts > 0, "teacher_size must be positive", ts)
     _require(ta > 0, "teacher_acc must be positive", ta)

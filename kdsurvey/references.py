@@ -91,9 +91,7 @@ def _load_cached(path: str, _mtime_ns: int) -> Bibliography:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CatalogueError([(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     raw = bibtexparser.parse_string(text)
-    problems = [
-        (path, block.start_line + 1, None, _failure_text(block)) for block in raw.failed_blocks
-    ]
+    problems = [(path, block.start_line + 1, None, _failure_text(block)) for block in raw.failed_blocks]
     for entry in raw.entries:
         missing = [f for f in REQUIRED_FIELDS if f not in entry.fields_dict]
         if missing:

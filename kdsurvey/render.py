@@ -120,5 +120,5 @@ def _insert_group_rows(latex: str, groups: list[str], width: int) -> str:
             out.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{escape_latex(group)}}}}} \\")
             previous = group
         out.append(lines[start + i])
-    out.extend(lines[start + len(groups):])
+    out.extend(lines[start + len(groups) :])
     return "\n".join(out) + "\n"

@@ -96,7 +96,9 @@ def _index(content: dict, alpha: float) -> str:
         "",
         f"- Results: {len(frame)} ({', '.join(f'{n} from Table {t}' for t, n in frame['table'].value_counts().sort_index().items())}); "
         f"{scored} have both a size and an accuracy reduction and so a metric.",
-        "- References restored: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("confirmed", "attributed", "unidentified")) + ".",
+        "- References restored: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("confirmed", "attributed", "unidentified"))
+        + ".",
         f"- Metric ranked at alpha = {alpha:g}: D = alpha * (student size / teacher size) + (1 - alpha) * "
         "(1 - student accuracy / teacher accuracy); lower is better.",
         "",

@@ -61,16 +61,11 @@ def survey_table(table: int, frame: pd.DataFrame | None = None, bib=None, attrib
         raise UsageError(f"the survey has Tables 1 and 2, not {table!r}")
     frame, bib = _inputs(frame, bib)
     rows = _paper_order(frame[frame["table"] == table])
+    printed = ("architecture_printed", "dataset_printed", "accuracy_reduction_printed",
+               "baseline_improvement_printed", "size_reduction_printed")  # fmt: skip
     out = pd.DataFrame(
-        {
-            "Distillation": rows["strategy"].map(GROUP_TITLES),
-            "Reference": reference_text(rows, bib),
-            "Targeted architecture": rows["architecture_printed"],
-            "Utilized data": rows["dataset_printed"],
-            "Reduction in accuracy compared to teacher": rows["accuracy_reduction_printed"],
-            "Improvement in accuracy compared to baseline": rows["baseline_improvement_printed"],
-            "Reduction in size": rows["size_reduction_printed"],
-        }
+        {"Distillation": rows["strategy"].map(GROUP_TITLES), SURVEY_HEADERS[0]: reference_text(rows, bib)}
+        | {header: rows[column] for header, column in zip(SURVEY_HEADERS[1:], printed)}
     )
     if attribution:
         out["Attribution"] = rows["attribution"]
@@ -88,7 +83,9 @@ def _latex_author_year(bib, key: str) -> str:
     return escape_latex(bib.author_year(key))
 
 
-def metric_table(frame: pd.DataFrame | None = None, bib=None, alpha: float = 0.5, alphas=analysis.DEFAULT_ALPHAS) -> Table:
+def metric_table(
+    frame: pd.DataFrame | None = None, bib=None, alpha: float = 0.5, alphas=analysis.DEFAULT_ALPHAS
+) -> Table:
     """The distillation metric of every row at several alphas, ranked at `alpha` (1 = best).
 
     Rows without a size or an accuracy reduction stay in the table, after the ranked rows,

@@ -19,7 +19,10 @@ def frame():
 def rows(*points):
     """A minimal catalogue frame from (row_id, size_reduction_pct, accuracy_reduction_pct)."""
     return pd.DataFrame(
-        [{"row_id": r, "size_reduction_pct": s, "accuracy_reduction_pct": a, "source": "reported"} for r, s, a in points]
+        [
+            {"row_id": r, "size_reduction_pct": s, "accuracy_reduction_pct": a, "source": "reported"}
+            for r, s, a in points
+        ]
     )
 
 

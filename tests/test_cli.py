@@ -207,10 +207,16 @@ BAD = {
     "raw number nan": (["metric", *RAW[:7], "nan"], "expected a finite number, got 'nan'"),
     "negative size": (["metric", "--student-size", "-1", *RAW[2:]], "student_size must be positive, got -1"),
     "zero teacher size": (["metric", *RAW[:2], "--teacher-size", "0", *RAW[4:]], "teacher_size must be positive"),
-    "mixed units": (["metric", *RAW[:4], "--student-acc", "0.9", "--teacher-acc", "95"], "mix of percent and fractions"),
+    "mixed units": (
+        ["metric", *RAW[:4], "--student-acc", "0.9", "--teacher-acc", "95"],
+        "mix of percent and fractions",
+    ),
     "accuracy over 100": (["metric", *RAW[:6], "--teacher-acc", "101"], "accuracies must be percentages"),
     "unknown cite key": (["cite", "hinton2015distiling"], "did you mean hinton2015distilling"),
-    "unknown cite key among good": (["cite", "fukuda2017efficient", "nobody2099"], "unknown reference key 'nobody2099'"),
+    "unknown cite key among good": (
+        ["cite", "fukuda2017efficient", "nobody2099"],
+        "unknown reference key 'nobody2099'",
+    ),
     "cite keys and table": (["cite", "hinton2015distilling", "--table", "1"], "not both"),
     "cite nothing": (["cite"], "give one or more reference keys"),
     "cite unknown table": (["cite", "--table", "metric"], "invalid choice: 'metric'"),
@@ -235,8 +241,14 @@ def test_kdsurvey_data_not_a_folder(capsys, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "argv",
-    [["tables"], ["tables", "--table", "pareto"], ["metric"], ["cite", "--table", "2"], ["plots", "--out", "OUT"],
-     ["report", "--out", "OUT"]],  # fmt: skip
+    [
+        ["tables"],
+        ["tables", "--table", "pareto"],
+        ["metric"],
+        ["cite", "--table", "2"],
+        ["plots", "--out", "OUT"],
+        ["report", "--out", "OUT"],
+    ],  # fmt: skip
     ids=lambda a: " ".join(a),
 )
 def test_data_with_malformed_csv_names_the_file(capsys, data_copy, tmp_path, argv):

@@ -57,7 +57,7 @@ def test_source_fixture_has_the_papers_row_counts():
 def test_regenerated_table_matches_source_row_for_row(number):
     frame = tables.survey_table(number).frame
     assert len(frame) == len(SOURCE[number])
-    for (group, cells), (_, row) in zip(SOURCE[number], frame.iterrows()):
+    for (group, cells), (_, row) in zip(SOURCE[number], frame.iterrows(), strict=True):
         assert row["Distillation"] == group
         assert [row[c] for c in PRINTED] == cells
 

@@ -27,7 +27,9 @@ def test_metric_table_values_are_the_metric_of_each_row():
     frame = tables.metric_table(alpha=0.3).frame.set_index("Row")
     assert list(frame.columns).count("D(α=0.3)") == 1  # the ranking alpha is added to the defaults
     for alpha in (0.25, 0.3, 0.5, 0.75):
-        expected = from_reductions(cat.loc[frame.index, "size_reduction_pct"], cat.loc[frame.index, "accuracy_reduction_pct"], alpha)
+        expected = from_reductions(
+            cat.loc[frame.index, "size_reduction_pct"], cat.loc[frame.index, "accuracy_reduction_pct"], alpha
+        )
         assert np.allclose(frame[f"D(α={alpha:g})"], expected, equal_nan=True)
 
 

@@ -152,7 +152,10 @@ def test_loaded_values_follow_the_printed_signs(packaged_data):
     assert rows.loc["T1-03", "accuracy_reduction_pct"] == -2.369  # "2.369% (increase)"
     assert rows.loc["T2-01", "baseline_improvement_pct"] == -5.699  # "5.699% (decrease)"
     assert math.isnan(rows.loc["T1-02", "baseline_improvement_pct"])  # "1-5%"
-    assert (rows.loc["T1-02", "baseline_improvement_low_pct"], rows.loc["T1-02", "baseline_improvement_high_pct"]) == (1, 5)
+    assert (rows.loc["T1-02", "baseline_improvement_low_pct"], rows.loc["T1-02", "baseline_improvement_high_pct"]) == (
+        1,
+        5,
+    )
     assert rows.loc["T2-05", "metric_kind"] == "mIoU"
     assert math.isnan(rows.loc["T1-01", "size_reduction_pct"])  # "–"
 
@@ -217,7 +220,9 @@ def test_missing_column(data_copy, rel):
 
 @pytest.mark.parametrize("rel", [T1, METHODS])
 def test_unknown_column(data_copy, rel):
-    write_rows(data_copy / rel, [row + (["colour"] if i == 0 else ["red"]) for i, row in enumerate(read_rows(data_copy / rel))])
+    write_rows(
+        data_copy / rel, [row + (["colour"] if i == 0 else ["red"]) for i, row in enumerate(read_rows(data_copy / rel))]
+    )
     loader = catalogue.methods if rel == METHODS else catalogue.load
     exc = load_error(data_copy, loader)
     check_only_problem(exc, data_copy / rel, 1, None, "unknown column(s) colour")
@@ -228,7 +233,9 @@ def test_renamed_column_reports_missing_and_unknown(data_copy):
     rows = read_rows(data_copy / T2)
     rows[0][rows[0].index("evidence")] = "evidenc"
     write_rows(data_copy / T2, rows)
-    check_only_problem(load_error(data_copy), data_copy / T2, 1, None, "missing column(s) evidence", "unknown column(s) evidenc")
+    check_only_problem(
+        load_error(data_copy), data_copy / T2, 1, None, "missing column(s) evidence", "unknown column(s) evidenc"
+    )
 
 
 @pytest.mark.parametrize("delta", [1, -1])
@@ -311,9 +318,21 @@ ROW_CASES = {
     "empty architecture": (T1, "T1-08", {"architecture": ""}, "architecture", "must not be empty"),
     "empty dataset_printed": (T2, "T2-08", {"dataset_printed": ""}, "dataset_printed", "must not be empty"),
     "leading space": (T1, "T1-08", {"dataset": " MNIST"}, "dataset", "leading or trailing spaces"),
-    "trailing space": (T2, "T2-02", {"architecture_printed": "ResNet "}, "architecture_printed", "leading or trailing spaces"),
+    "trailing space": (
+        T2,
+        "T2-02",
+        {"architecture_printed": "ResNet "},
+        "architecture_printed",
+        "leading or trailing spaces",
+    ),
     "space in reference": (T1, "T1-08", {"reference": "nayak2019zero "}, "reference", "leading or trailing spaces"),
-    "truncated yes": (T1, "T1-08", {"dataset_truncated": "yes"}, "dataset_truncated", "'yes' is not one of true, false"),
+    "truncated yes": (
+        T1,
+        "T1-08",
+        {"dataset_truncated": "yes"},
+        "dataset_truncated",
+        "'yes' is not one of true, false",
+    ),
     "truncated True": (T1, "T1-10", {"dataset_truncated": "True"}, "dataset_truncated", "is not one of true, false"),
     "printed abc": (T1, "T1-01", {"accuracy_reduction_printed": "abc"}, "accuracy_reduction_printed", "got 'abc'"),
     "printed negative": (T1, "T1-01", {"accuracy_reduction_printed": "-1%"}, "accuracy_reduction_printed", "got '-1%'"),
@@ -321,47 +340,169 @@ ROW_CASES = {
     "printed no percent": (T2, "T2-07", {"size_reduction_printed": "95.86"}, "size_reduction_printed", "got '95.86'"),
     "printed empty": (T2, "T2-07", {"baseline_improvement_printed": ""}, "baseline_improvement_printed", "got ''"),
     "printed hyphen for dash": (T1, "T1-01", {"size_reduction_printed": "-"}, "size_reduction_printed", "got '-'"),
-    "printed decrease in reduction": (T1, "T1-01", {"accuracy_reduction_printed": "0.782% (decrease)"},
-                                      "accuracy_reduction_printed", "got '0.782% (decrease)'"),  # fmt: skip
-    "printed trailing newline": (T2, "T2-07", {"size_reduction_printed": "95.86%\n"}, "size_reduction_printed", "got '95.86%\\n'"),
-    "value mismatch": (T1, "T1-01", {"accuracy_reduction_pct": "0.78"}, "accuracy_reduction_pct",
-                       "0.78 does not match the printed '0.782%' (expected 0.782)"),  # fmt: skip
-    "increase sign": (T1, "T1-03", {"accuracy_reduction_pct": "2.369"}, "accuracy_reduction_pct",
-                      "2.369 does not match the printed '2.369% (increase)' (expected -2.369)"),  # fmt: skip
-    "decrease sign": (T2, "T2-01", {"baseline_improvement_pct": "5.699"}, "baseline_improvement_pct",
-                      "5.699 does not match the printed '5.699% (decrease)' (expected -5.699)"),  # fmt: skip
-    "value where not reported": (T1, "T1-10", {"accuracy_reduction_pct": "0"}, "accuracy_reduction_pct", "(expected empty)"),
-    "empty where reported": (T1, "T1-04", {"size_reduction_pct": ""}, "size_reduction_pct",
-                             "empty does not match the printed '52.87%' (expected 52.87)"),  # fmt: skip
-    "value not a number": (T1, "T1-04", {"size_reduction_pct": "52,87"}, "size_reduction_pct", "'52,87' is not a number"),
-    "range low": (T1, "T1-02", {"baseline_improvement_low_pct": "2"}, "baseline_improvement_low_pct",
-                  "2 does not match the printed '1-5%' (expected 1)"),  # fmt: skip
-    "range high": (T1, "T1-02", {"baseline_improvement_high_pct": "4"}, "baseline_improvement_high_pct",
-                   "4 does not match the printed '1-5%' (expected 5)"),  # fmt: skip
-    "range with one value": (T1, "T1-02", {"baseline_improvement_pct": "3"}, "baseline_improvement_pct", "(expected empty)"),
-    "bounds without range": (T2, "T2-08", {"baseline_improvement_low_pct": "1"}, "baseline_improvement_low_pct",
-                             "does not match the printed '2.637%' (expected empty)"),  # fmt: skip
-    "accuracy above 100": (T1, "T1-01", {"accuracy_reduction_printed": "150%", "accuracy_reduction_pct": "150"},
-                           "accuracy_reduction_pct", "150 is out of range: must be between -100 and 100"),  # fmt: skip
-    "accuracy below -100": (T1, "T1-03", {"accuracy_reduction_printed": "150% (increase)", "accuracy_reduction_pct": "-150"},
-                            "accuracy_reduction_pct", "-150 is out of range"),  # fmt: skip
-    "size 100": (T1, "T1-04", {"size_reduction_printed": "100%", "size_reduction_pct": "100"},
-                 "size_reduction_pct", "100 is out of range: must be at least 0 and below 100"),  # fmt: skip
-    "size above 100": (T2, "T2-07", {"size_reduction_printed": "120%", "size_reduction_pct": "120"},
-                       "size_reduction_pct", "120 is out of range"),  # fmt: skip
-    "improvement -100": (T1, "T1-01", {"baseline_improvement_printed": "100% (decrease)", "baseline_improvement_pct": "-100"},
-                         "baseline_improvement_pct", "-100 is out of range: must be above -100"),  # fmt: skip
-    "mIOU marked accuracy": (T2, "T2-05", {"metric_kind": "accuracy"}, "metric_kind",
-                             "'accuracy' disagrees with the printed accuracy reduction"),  # fmt: skip
+    "printed decrease in reduction": (
+        T1,
+        "T1-01",
+        {"accuracy_reduction_printed": "0.782% (decrease)"},
+        "accuracy_reduction_printed",
+        "got '0.782% (decrease)'",
+    ),  # fmt: skip
+    "printed trailing newline": (
+        T2,
+        "T2-07",
+        {"size_reduction_printed": "95.86%\n"},
+        "size_reduction_printed",
+        "got '95.86%\\n'",
+    ),
+    "value mismatch": (
+        T1,
+        "T1-01",
+        {"accuracy_reduction_pct": "0.78"},
+        "accuracy_reduction_pct",
+        "0.78 does not match the printed '0.782%' (expected 0.782)",
+    ),  # fmt: skip
+    "increase sign": (
+        T1,
+        "T1-03",
+        {"accuracy_reduction_pct": "2.369"},
+        "accuracy_reduction_pct",
+        "2.369 does not match the printed '2.369% (increase)' (expected -2.369)",
+    ),  # fmt: skip
+    "decrease sign": (
+        T2,
+        "T2-01",
+        {"baseline_improvement_pct": "5.699"},
+        "baseline_improvement_pct",
+        "5.699 does not match the printed '5.699% (decrease)' (expected -5.699)",
+    ),  # fmt: skip
+    "value where not reported": (
+        T1,
+        "T1-10",
+        {"accuracy_reduction_pct": "0"},
+        "accuracy_reduction_pct",
+        "(expected empty)",
+    ),
+    "empty where reported": (
+        T1,
+        "T1-04",
+        {"size_reduction_pct": ""},
+        "size_reduction_pct",
+        "empty does not match the printed '52.87%' (expected 52.87)",
+    ),  # fmt: skip
+    "value not a number": (
+        T1,
+        "T1-04",
+        {"size_reduction_pct": "52,87"},
+        "size_reduction_pct",
+        "'52,87' is not a number",
+    ),
+    "range low": (
+        T1,
+        "T1-02",
+        {"baseline_improvement_low_pct": "2"},
+        "baseline_improvement_low_pct",
+        "2 does not match the printed '1-5%' (expected 1)",
+    ),  # fmt: skip
+    "range high": (
+        T1,
+        "T1-02",
+        {"baseline_improvement_high_pct": "4"},
+        "baseline_improvement_high_pct",
+        "4 does not match the printed '1-5%' (expected 5)",
+    ),  # fmt: skip
+    "range with one value": (
+        T1,
+        "T1-02",
+        {"baseline_improvement_pct": "3"},
+        "baseline_improvement_pct",
+        "(expected empty)",
+    ),
+    "bounds without range": (
+        T2,
+        "T2-08",
+        {"baseline_improvement_low_pct": "1"},
+        "baseline_improvement_low_pct",
+        "does not match the printed '2.637%' (expected empty)",
+    ),  # fmt: skip
+    "accuracy above 100": (
+        T1,
+        "T1-01",
+        {"accuracy_reduction_printed": "150%", "accuracy_reduction_pct": "150"},
+        "accuracy_reduction_pct",
+        "150 is out of range: must be between -100 and 100",
+    ),  # fmt: skip
+    "accuracy below -100": (
+        T1,
+        "T1-03",
+        {"accuracy_reduction_printed": "150% (increase)", "accuracy_reduction_pct": "-150"},
+        "accuracy_reduction_pct",
+        "-150 is out of range",
+    ),  # fmt: skip
+    "size 100": (
+        T1,
+        "T1-04",
+        {"size_reduction_printed": "100%", "size_reduction_pct": "100"},
+        "size_reduction_pct",
+        "100 is out of range: must be at least 0 and below 100",
+    ),  # fmt: skip
+    "size above 100": (
+        T2,
+        "T2-07",
+        {"size_reduction_printed": "120%", "size_reduction_pct": "120"},
+        "size_reduction_pct",
+        "120 is out of range",
+    ),  # fmt: skip
+    "improvement -100": (
+        T1,
+        "T1-01",
+        {"baseline_improvement_printed": "100% (decrease)", "baseline_improvement_pct": "-100"},
+        "baseline_improvement_pct",
+        "-100 is out of range: must be above -100",
+    ),  # fmt: skip
+    "mIOU marked accuracy": (
+        T2,
+        "T2-05",
+        {"metric_kind": "accuracy"},
+        "metric_kind",
+        "'accuracy' disagrees with the printed accuracy reduction",
+    ),  # fmt: skip
     "accuracy marked mIoU": (T1, "T1-01", {"metric_kind": "mIoU"}, "metric_kind", "'mIoU' disagrees"),
     "metric kind unknown": (T1, "T1-01", {"metric_kind": "miou"}, "metric_kind", "'miou' is not one of accuracy, mIoU"),
-    "attribution unknown": (T1, "T1-05", {"attribution": "maybe"}, "attribution", "'maybe' is not one of confirmed, attributed, unidentified"),
-    "unidentified with reference": (T1, "T1-05", {"attribution": "unidentified"}, "reference",
-                                    "an unidentified row must have an empty reference"),  # fmt: skip
-    "attributed without reference": (T1, "T1-05", {"reference": ""}, "reference", "a row attributed to a paper needs its BibTeX key"),
-    "confirmed without reference": (T2, "T2-05", {"reference": ""}, "reference", "a row confirmed to a paper needs its BibTeX key"),
-    "reference not in bib": (T2, "T2-05", {"reference": "nobody2099nothing"}, "reference",
-                             "key 'nobody2099nothing' is not in references.bib"),  # fmt: skip
+    "attribution unknown": (
+        T1,
+        "T1-05",
+        {"attribution": "maybe"},
+        "attribution",
+        "'maybe' is not one of confirmed, attributed, unidentified",
+    ),
+    "unidentified with reference": (
+        T1,
+        "T1-05",
+        {"attribution": "unidentified"},
+        "reference",
+        "an unidentified row must have an empty reference",
+    ),  # fmt: skip
+    "attributed without reference": (
+        T1,
+        "T1-05",
+        {"reference": ""},
+        "reference",
+        "a row attributed to a paper needs its BibTeX key",
+    ),
+    "confirmed without reference": (
+        T2,
+        "T2-05",
+        {"reference": ""},
+        "reference",
+        "a row confirmed to a paper needs its BibTeX key",
+    ),
+    "reference not in bib": (
+        T2,
+        "T2-05",
+        {"reference": "nobody2099nothing"},
+        "reference",
+        "key 'nobody2099nothing' is not in references.bib",
+    ),  # fmt: skip
     "empty evidence": (T2, "T2-10", {"evidence": ""}, "evidence", "must not be empty"),
     "blank evidence": (T1, "T1-10", {"evidence": "   "}, "evidence", "must not be empty"),
 }
@@ -397,7 +538,9 @@ def test_backwards_range(data_copy):
     line = edit(data_copy / T1, "T1-02", {"baseline_improvement_printed": "5-1%"})
     exc = load_error(data_copy)
     assert exc.problems == [(str(data_copy / T1), line, "baseline_improvement_printed", "range '5-1%' runs backwards")]
-    assert str(exc).startswith(f"{data_copy / T1}, line {line}, column 'baseline_improvement_printed': range '5-1%' runs backwards")
+    assert str(exc).startswith(
+        f"{data_copy / T1}, line {line}, column 'baseline_improvement_printed': range '5-1%' runs backwards"
+    )
 
 
 def test_several_problems_give_one_error_listing_all(data_copy):
@@ -415,7 +558,10 @@ def test_several_problems_give_one_error_listing_all(data_copy):
     assert text.endswith("(and 2 more problems)")
     details = exc.details().splitlines()
     assert len(details) == 3
-    assert details[2] == f"{data_copy / T2}, line {l3}, column 'attribution': 'maybe' is not one of confirmed, attributed, unidentified"
+    assert (
+        details[2]
+        == f"{data_copy / T2}, line {l3}, column 'attribution': 'maybe' is not one of confirmed, attributed, unidentified"
+    )
 
 
 def test_two_problems_say_one_more_problem(data_copy):
@@ -446,8 +592,14 @@ def append_bib(root: Path, text: str) -> int:
 
 
 def test_bib_duplicate_key(data_copy):
-    line = append_bib(data_copy, "@misc{fukuda2017efficient,\n  author = {Someone, A.},\n  title = {Again},\n  year = {2017}\n}\n")
-    for exc in (load_error(data_copy / BIB, references.load), load_error(data_copy), load_error(data_copy, catalogue.methods)):
+    line = append_bib(
+        data_copy, "@misc{fukuda2017efficient,\n  author = {Someone, A.},\n  title = {Again},\n  year = {2017}\n}\n"
+    )
+    for exc in (
+        load_error(data_copy / BIB, references.load),
+        load_error(data_copy),
+        load_error(data_copy, catalogue.methods),
+    ):
         check_only_problem(exc, data_copy / BIB, line, None, "duplicate BibTeX key 'fukuda2017efficient'")
 
 
@@ -490,7 +642,9 @@ def test_bib_problems_are_all_listed(data_copy):
 
 
 def test_bib_non_utf8(data_copy):
-    line = append_bib(data_copy, "@misc{latin2020entry,\n  author = {J\u00e9r\u00f4me, A},\n  title = {T},\n  year = {2020}\n}\n")
+    line = append_bib(
+        data_copy, "@misc{latin2020entry,\n  author = {J\u00e9r\u00f4me, A},\n  title = {T},\n  year = {2020}\n}\n"
+    )
     path = data_copy / BIB
     path.write_bytes(path.read_bytes().replace("J\u00e9r\u00f4me".encode(), "J\u00e9r\u00f4me".encode("latin-1")))
     for exc in (load_error(path, references.load), load_error(data_copy)):
@@ -512,18 +666,42 @@ METHOD_CASES = {
     "slug digit first": ("fitnets", {"method_id": "1fitnets"}, "method_id", "must be a lowercase slug"),
     "empty name": ("fitnets", {"name": ""}, "name", "must not be empty"),
     "spaces": ("fitnets", {"name": " FitNets"}, "name", "leading or trailing spaces"),
-    "knowledge unknown": ("fitnets", {"knowledge_type": "logits"}, "knowledge_type", "'logits' is not one of response, feature, relation"),
+    "knowledge unknown": (
+        "fitnets",
+        {"knowledge_type": "logits"},
+        "knowledge_type",
+        "'logits' is not one of response, feature, relation",
+    ),
     "knowledge repeated": ("fitnets", {"knowledge_type": "feature;feature"}, "knowledge_type", "repeats a value"),
-    "knowledge order": ("fitnets", {"knowledge_type": "feature;response"}, "knowledge_type",
-                        "values must be in the order response;feature;relation"),  # fmt: skip
-    "knowledge order 3": ("fitnets", {"knowledge_type": "relation;feature"}, "knowledge_type", "values must be in the order"),
+    "knowledge order": (
+        "fitnets",
+        {"knowledge_type": "feature;response"},
+        "knowledge_type",
+        "values must be in the order response;feature;relation",
+    ),  # fmt: skip
+    "knowledge order 3": (
+        "fitnets",
+        {"knowledge_type": "relation;feature"},
+        "knowledge_type",
+        "values must be in the order",
+    ),
     "strategy": ("fitnets", {"strategy": "hybrid"}, "strategy", "'hybrid' is not one of offline, online, self"),
     "topology": ("fitnets", {"topology": "many-to-many"}, "topology", "'many-to-many' is not one of one-to-one"),
-    "domain": ("fitnets", {"domain": "robotics"}, "domain", "'robotics' is not one of vision, nlp, speech, video, general"),
+    "domain": (
+        "fitnets",
+        {"domain": "robotics"},
+        "domain",
+        "'robotics' is not one of vision, nlp, speech, video, general",
+    ),
     "source unknown": ("fitnets", {"source_documents": "blog"}, "source_documents", "'blog' is not one of survey"),
     "source one unknown": ("fsp", {"source_documents": "review-002;blog"}, "source_documents", "'blog' is not one of"),
     "source repeated": ("fsp", {"source_documents": "survey;survey"}, "source_documents", "repeats a value"),
-    "reference missing": ("fitnets", {"reference": "nobody2099nothing"}, "reference", "key 'nobody2099nothing' is not in references.bib"),
+    "reference missing": (
+        "fitnets",
+        {"reference": "nobody2099nothing"},
+        "reference",
+        "key 'nobody2099nothing' is not in references.bib",
+    ),
     "year short": ("fitnets", {"year": "15"}, "year", "'15' is not a year"),
     "year letters": ("fitnets", {"year": "20x5"}, "year", "'20x5' is not a year"),
     "year too early": ("fitnets", {"year": "1800"}, "year", "'1800' is not a year"),
@@ -541,7 +719,9 @@ def test_method_duplicate_id_names_the_first_line(data_copy):
     line = edit(data_copy / METHODS, "rkd", {"method_id": "fitnets"})
     first = line_of(data_copy / METHODS, "fitnets")
     exc = load_error(data_copy, catalogue.methods)
-    check_only_problem(exc, data_copy / METHODS, line, "method_id", f"duplicate method id 'fitnets' (first on line {first})")
+    check_only_problem(
+        exc, data_copy / METHODS, line, "method_id", f"duplicate method id 'fitnets' (first on line {first})"
+    )
 
 
 def test_method_empty_year_is_one_problem(data_copy):
@@ -551,7 +731,11 @@ def test_method_empty_year_is_one_problem(data_copy):
 
 
 def test_method_tokens_in_order_are_accepted(data_copy):
-    edit(data_copy / METHODS, "fitnets", {"knowledge_type": "response;feature;relation", "source_documents": "survey;issue"})
+    edit(
+        data_copy / METHODS,
+        "fitnets",
+        {"knowledge_type": "response;feature;relation", "source_documents": "survey;issue"},
+    )
     row = catalogue.methods(data_copy).set_index("method_id").loc["fitnets"]
     assert row["knowledge_type"] == "response;feature;relation"
     assert row["year"] == 2015
@@ -613,7 +797,8 @@ BAD_COMMON = ["abc", "", "-1%", "5 %", "5", "5%%", ".5%", "5.%", "-", "—", " 5
 
 @pytest.mark.parametrize(
     "text",
-    BAD_COMMON + ["5% (decrease)", "5% (Increase)", "5% (miou)", "5%(increase)", "5%  (increase)", "1-5%", "5% (increase) (mIOU)"],
+    BAD_COMMON
+    + ["5% (decrease)", "5% (Increase)", "5% (miou)", "5%(increase)", "5%  (increase)", "1-5%", "5% (increase) (mIOU)"],
 )
 def test_parse_accuracy_reduction_rejects(text):
     with pytest.raises(ValueError, match="expected 'N%'"):
