@@ -117,13 +117,21 @@ def alpha_sensitivity(frame: pd.DataFrame | None = None, alphas=None) -> Figure:
         left.annotate(row["row_id"], (part["alpha"].iloc[-1], part["metric"].iloc[-1]),
                       xytext=(3, 0), textcoords="offset points", fontsize=7, va="center")  # fmt: skip
     crossings = analysis.rank_crossings(data)
-    left.scatter(crossings["alpha"], crossings["metric"], s=9, color="black", zorder=3,
-                 label=f"rank crossings ({len(crossings)})")  # fmt: skip
+    left.scatter(crossings["alpha"], crossings["metric"], s=9, color="black", zorder=3)
     left.axhline(0, color="0.5", lw=0.6)
     left.set_xlabel("α (weight of size)")
     left.set_ylabel("distillation metric D (lower is better)")
     left.set_title("Metric vs α")
-    left.legend(fontsize=8, loc="upper left")
+    handles = [
+        Line2D([], [], color=TABLE_COLOURS[1], label="Table 1 (soft labels)"),
+        Line2D([], [], color=TABLE_COLOURS[2], label="Table 2 (other knowledge)"),
+        Line2D([], [], color="0.3", ls=STRATEGY_LINES["offline"], label="offline"),
+        Line2D([], [], color="0.3", ls=STRATEGY_LINES["online"], label="online"),
+        Line2D([], [], marker="o", ms=3, ls="", color="black", label=f"rank crossings ({len(crossings)})"),
+    ]
+    if (data["source"] != "reported").any():
+        handles.insert(2, Line2D([], [], color="tab:green", label="reproduced"))
+    left.legend(handles=handles, fontsize=8, loc="upper left")
     right.invert_yaxis()
     right.set_xlabel("α (weight of size)")
     right.set_ylabel("rank (1 = best)")
