@@ -46,6 +46,11 @@ def _paper_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(_key=key).sort_values("_key", kind="stable").drop(columns="_key")
 
 
+def data_text(frame: pd.DataFrame) -> pd.Series:
+    """The data set, marked "(mIoU)" where the accuracy columns measure mean IoU, not accuracy."""
+    return frame["dataset"].where(frame["metric_kind"] != "mIoU", frame["dataset"] + " (mIoU)")
+
+
 def reference_text(frame: pd.DataFrame, bib) -> pd.Series:
     """'Author et al. (Year)' per row, 'unidentified' where the row has no reference."""
     return frame["reference"].map(lambda k: bib.author_year(k) if k else "unidentified")
@@ -103,7 +108,7 @@ def metric_table(
             "Source": scored["source"],
             "Distillation": scored["strategy"],
             "Architecture": scored["architecture"],
-            "Data": scored["dataset"],
+            "Data": data_text(scored),
             "Reference": reference_text(scored, bib),
             "Size ratio": scored["size_ratio"],
             "Accuracy ratio": scored["accuracy_ratio"],
@@ -180,7 +185,7 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
             "Row": front["row_id"],
             "Source": front["source"],
             "Architecture": front["architecture"],
-            "Data": front["dataset"],
+            "Data": data_text(front),
             "Reference": reference_text(front, bib),
             "Size ratio": front["size_ratio"],
             "Accuracy ratio": front["accuracy_ratio"],

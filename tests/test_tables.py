@@ -92,3 +92,9 @@ def test_unknown_names_raise_usage_errors():
         tables.survey_table(3)
     with pytest.raises(UsageError, match="unknown format 'html'"):
         tables.metric_table().render("html")
+
+
+def test_miou_rows_are_marked_where_results_are_compared():
+    metric = tables.metric_table().frame.set_index("Row")
+    assert metric.loc["T2-05", "Data"] == "PASCAL VOC (mIoU)"
+    assert not metric.drop(index="T2-05")["Data"].str.contains("mIoU").any()
