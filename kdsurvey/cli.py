@@ -95,83 +95,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args) -> str:
     """Do the command; return what to print on stdout."""
-    from kdsurvey import catalogue, references, tables  # after parsing, so --help stays fast
-
-    bib_path = args.data / references.BIB_FILE if args.data else None
+    # Imports are per command and after parsing, so --help and `tables` stay fast.
     if args.command == "tables":
-        if args.table == "all":
-            if args.format == "csv":
-                raise KdSurveyError("--format csv prints one table; choose it with --table")
-            names = ("1", "2", "metric")
-        else:
-            names = (args.table,)
-        frame = catalogue.load(args.data) if set(names) - {"methods"} else None
-        bib = references.load(bib_path)
-        rendered = []
-        for name in names:
-            table = (
-                tables.methods_table(catalogue.methods(args.data), bib)
-                if name == "methods"
-                else tables.get(name, args.alpha, frame, bib)
-            )
-            rendered.append(table.render(args.format))
-        return "\n".join(rendered)
+        from kdsurvey import tables
+
+        if args.table == "all" and args.format == "csv":
+            raise KdSurveyError("--format csv prints one table; choose it with --table")
+        names = ("1", "2", "metric") if args.table == "all" else (args.table,)
+        return "\n".join(tables.get(name, args.alpha, args.data).render(args.format) for name in names)
     if args.command == "metric":
-        return _metric(args)
+        from kdsurvey import metric, tables
+
+        raw = (args.student_size, args.teacher_size, args.student_acc, args.teacher_acc)
+        if all(v is None for v in raw):
+            return tables.get("metric", args.alpha, args.data).render(args.format)
+        if any(v is None for v in raw):
+            raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
+        return f"D(alpha={args.alpha:g}) = {metric.distillation_metric(*raw, alpha=args.alpha):.6f}\n"
     if args.command == "plots":
         from kdsurvey import plots
-        from kdsurvey.outputs import check_target, staged_folder
 
-        check_target(args.out)
-        frame = catalogue.load(args.data)
-        figures = {
-            "tradeoff": plots.tradeoff(frame, alpha=args.alpha),
-            "alpha_sensitivity": plots.alpha_sensitivity(frame),
-        }
-        with staged_folder(args.out) as folder:
-            written = [p for name, fig in figures.items() for p in plots.save(fig, folder / name)]
-        return "\n".join(str(args.out / p.name) for p in written) + "\n"
+        return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data))
     if args.command == "cite":
-        return _cite(args, bib_path)
+        from kdsurvey import references
+
+        if args.table and args.keys:
+            raise KdSurveyError("give reference keys or --table, not both")
+        if args.table:
+            return references.for_table(args.table, args.data)
+        if not args.keys:
+            raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
+        return references.load(args.data / references.BIB_FILE if args.data else None).bibtex(args.keys)
     if args.command == "report":
         from kdsurvey import report
 
-        out = report.write(args.out, alpha=args.alpha, data=args.data)
-        return f"report written to {out}/index.md\n"
+        return f"report written to {report.write(args.out, alpha=args.alpha, data=args.data)}/index.md\n"
     raise AssertionError(args.command)
-
-
-def _metric(args) -> str:
-    from kdsurvey import catalogue, metric, references, tables
-
-    values = [args.student_size, args.teacher_size, args.student_acc, args.teacher_acc]
-    if any(v is not None for v in values):
-        if any(v is None for v in values):
-            raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
-        d = metric.distillation_metric(*values, alpha=args.alpha)
-        return f"D(alpha={args.alpha:g}) = {d:.6f}\n"
-    bib = references.load(args.data / references.BIB_FILE if args.data else None)  # --data's bib, not the packaged one
-    return tables.metric_table(catalogue.load(args.data), bib, alpha=args.alpha).render(args.format)
-
-
-def _cite(args, bib_path) -> str:
-    from kdsurvey import references
-
-    if args.table and args.keys:
-        raise KdSurveyError("give reference keys or --table, not both")
-    if args.table:
-        return references.for_table(args.table, args.data)
-    if not args.keys:
-        raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
-    bib = references.load(bib_path)
-    unknown = [k for k in args.keys if k not in bib]
-    if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], bib.keys(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `kdsurvey cite --table all` lists every entry"
-        raise KdSurveyError(f"unknown reference key {unknown[0]!r}{hint}")
-    return bib.bibtex(args.keys)
 
 
 def main(argv: list[str] | None = None) -> int:

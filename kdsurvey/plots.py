@@ -141,7 +141,24 @@ def alpha_sensitivity(frame: pd.DataFrame | None = None, alphas=None) -> Figure:
     return fig
 
 
-FIGURES = {"tradeoff": tradeoff, "alpha_sensitivity": alpha_sensitivity}
+FIGURES = ("tradeoff", "alpha_sensitivity")
+
+
+def all_figures(frame: pd.DataFrame | None = None, alpha: float = 0.5) -> dict[str, Figure]:
+    """Every figure by name; `alpha` sets the iso-metric lines of the trade-off figure."""
+    frame = catalogue.load() if frame is None else frame
+    return {"tradeoff": tradeoff(frame, alpha=alpha), "alpha_sensitivity": alpha_sensitivity(frame)}
+
+
+def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -> list[Path]:
+    """Every figure as PNG and PDF into folder `out`, replaced whole (kdsurvey.outputs)."""
+    from kdsurvey.outputs import check_target, staged_folder
+
+    out = check_target(out)
+    figures = all_figures(catalogue.load(data), alpha)
+    with staged_folder(out) as folder:
+        names = [p.name for name, fig in figures.items() for p in save(fig, folder / name)]
+    return [out / name for name in names]
 
 
 def save(fig: Figure, stem: str | Path, formats=("png", "pdf")) -> list[Path]:

@@ -6,6 +6,7 @@ CatalogueError naming the file and line, never silently skipped.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,11 @@ class Bibliography:
         keys = [keys] if isinstance(keys, str) else list(keys)
         missing = [k for k in keys if k not in self.raw]
         if missing:
+            close = difflib.get_close_matches(missing[0], self.raw, n=3)
             raise UnknownReferenceError(
                 f"unknown reference key {missing[0]!r}: not in {self.path}"
                 + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + (f"; did you mean {', '.join(close)}?" if close else "")
             )
         return keys
 

@@ -46,7 +46,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
         "stability": tables.stability_table(frame),
         "methods": tables.methods_table(method_rows, bib),
     }
-    figures = {"tradeoff": plots.tradeoff(frame, alpha=alpha), "alpha_sensitivity": plots.alpha_sensitivity(frame)}
+    figures = plots.all_figures(frame, alpha)
     keys = [references.SURVEY_KEY] + [k for k in frame["reference"] if k] + list(method_rows["reference"])
     # (the same keys as references.table_keys("all"), from the frames already loaded)
     return {

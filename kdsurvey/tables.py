@@ -6,6 +6,8 @@ Each builder returns a `kdsurvey.render.Table`: `.frame` is the DataFrame, and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from kdsurvey import analysis, catalogue, references
@@ -199,17 +201,22 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
     )
 
 
-def get(name: str, alpha: float = 0.5, frame=None, bib=None) -> Table:
-    """A table by name: '1', '2', 'metric', 'methods', 'stability' or 'pareto'."""
+def get(name: str, alpha: float = 0.5, data=None) -> Table:
+    """A table by name ('1', '2', 'metric', 'methods', 'stability', 'pareto'), from a data folder.
+
+    `data` is a folder laid out like the packaged data (default: the packaged data).
+    """
     name = str(name)
+    if name not in TABLE_NAMES:
+        raise UsageError(f"unknown table {name!r}; choose one of {', '.join(TABLE_NAMES)}")
+    bib = references.load(Path(data) / references.BIB_FILE if data is not None else None)
+    if name == "methods":
+        return methods_table(catalogue.methods(data), bib)
+    frame = catalogue.load(data)
     if name in ("1", "2"):
         return survey_table(int(name), frame, bib)
     if name == "metric":
         return metric_table(frame, bib, alpha=alpha)
-    if name == "methods":
-        return methods_table(bib=bib)
     if name == "stability":
         return stability_table(frame)
-    if name == "pareto":
-        return pareto_table(frame, bib)
-    raise UsageError(f"unknown table {name!r}; choose one of {', '.join(TABLE_NAMES)}")
+    return pareto_table(frame, bib)
