@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", choices=TABLE_CHOICES, default="all",
                    help="which table; 'all' prints Tables 1, 2 and the metric table (not with --format csv)")  # fmt: skip
     p.add_argument("--format", choices=FORMAT_CHOICES, default="markdown")
+    p.add_argument(
+        "--no-attribution",
+        action="store_true",
+        help="print Tables 1 and 2 with the paper's six columns only, without the Attribution column",
+    )
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric table is ranked at (default 0.5)")
 
     p = sub.add_parser("metric", help="the distillation metric: every surveyed result ranked, or one value",
@@ -102,7 +107,8 @@ def _run(args) -> str:
         if args.table == "all" and args.format == "csv":
             raise KdSurveyError("--format csv prints one table; choose it with --table")
         names = ("1", "2", "metric") if args.table == "all" else (args.table,)
-        return "\n".join(tables.get(name, args.alpha, args.data).render(args.format) for name in names)
+        rendered = (tables.get(n, args.alpha, args.data, not args.no_attribution).render(args.format) for n in names)
+        return "\n".join(rendered)
     if args.command == "metric":
         from kdsurvey import metric, tables
 

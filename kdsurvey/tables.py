@@ -201,10 +201,11 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
     )
 
 
-def get(name: str, alpha: float = 0.5, data=None) -> Table:
+def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True) -> Table:
     """A table by name ('1', '2', 'metric', 'methods', 'stability', 'pareto'), from a data folder.
 
-    `data` is a folder laid out like the packaged data (default: the packaged data).
+    `data` is a folder laid out like the packaged data (default: the packaged data);
+    `attribution=False` leaves the Attribution column out of Tables 1 and 2.
     """
     name = str(name)
     if name not in TABLE_NAMES:
@@ -214,7 +215,7 @@ def get(name: str, alpha: float = 0.5, data=None) -> Table:
         return methods_table(catalogue.methods(data), bib)
     frame = catalogue.load(data)
     if name in ("1", "2"):
-        return survey_table(int(name), frame, bib)
+        return survey_table(int(name), frame, bib, attribution=attribution)
     if name == "metric":
         return metric_table(frame, bib, alpha=alpha)
     if name == "stability":

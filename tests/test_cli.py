@@ -22,7 +22,7 @@ import bibtexparser
 import pytest
 
 import kdsurvey
-from kdsurvey import catalogue, references
+from kdsurvey import catalogue, references, tables
 from kdsurvey.cli import main
 from kdsurvey.outputs import MARKER
 from kdsurvey.paths import ENV_VAR
@@ -535,3 +535,9 @@ def test_python_dash_m_kdsurvey(capsys, tmp_path):
     assert proc.stderr == b""
     rc, expected, _ = run(capsys, "tables", "--table", "1")
     assert rc == 0 and proc.stdout.decode("utf-8") == expected
+
+
+def test_tables_without_attribution_prints_the_papers_six_columns(capsys):
+    rc, stdout, _ = run(capsys, "tables", "--table", "1", "--no-attribution", "--format", "csv")
+    assert rc == 0
+    assert stdout.splitlines()[0].split(",")[1:] == list(tables.SURVEY_HEADERS)
