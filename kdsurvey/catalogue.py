@@ -237,7 +237,10 @@ def _method_row(record, line, problems, bib, seen) -> dict:
     if out["reference"] and out["reference"] not in bib:
         problems.add(line, "reference", f"key {out['reference']!r} is not in {bib.path.name}")
     year = out["year"]
-    if year and not (year.isdigit() and 1950 <= int(year) <= 2100):
+    valid_year = year.isdigit() and 1950 <= int(year) <= 2100
+    if valid_year and out["reference"] in bib and bib.field(out["reference"], "year") != year:
+        problems.add(line, "year", f"{year} differs from the year of {out['reference']!r} in {bib.path.name}")
+    if year and not valid_year:
         problems.add(line, "year", f"{year!r} is not a year")
         out["year"] = 0
     elif not year:

@@ -865,3 +865,9 @@ def test_header_only_file_is_an_error(data_copy, relative, loader):
     exc = load_error(data_copy, loader)
     assert exc.problems[0][0] == str(path)
     assert "has no data rows" in exc.problems[0][3]
+
+
+def test_method_year_must_match_its_bibtex_entry(data_copy):
+    line = edit(data_copy / METHODS, "fitnets", {"year": "2014"})
+    exc = load_error(data_copy, catalogue.methods)
+    check_only_problem(exc, data_copy / METHODS, line, "year", "2014 differs from the year of 'romero2015fitnets'")
