@@ -76,3 +76,13 @@ def test_data_readmes_document_every_column():
     data_readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
     for column in catalogue.METHOD_COLUMNS:
         assert f"| `{column}` |" in data_readme, column
+
+
+def test_readmes_state_the_catalogues_attribution_counts():
+    frame = catalogue.load()
+    table1 = frame[frame["table"] == 1]["attribution"].value_counts()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{table1['confirmed']} rows `confirmed` by the cited paper's own numbers" in readme
+    assert f"{table1['attributed']} `attributed`" in readme
+    confirmed_ids = ", ".join(frame[(frame["table"] == 1) & (frame["attribution"] == "confirmed")]["row_id"])
+    assert f"({confirmed_ids})" in (ROOT / "data" / "survey" / "README.md").read_text(encoding="utf-8")
