@@ -33,7 +33,11 @@ FIGURE_TITLES = {
 
 
 def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
-    """Every table, figure and the bibliography, in memory: {'tables': ..., 'figures': ..., 'bib': ...}."""
+    """Every table, figure and the bibliography, in memory.
+
+    Returns {'tables': {name: Table}, 'figures': {name: Figure}, 'bibtex': str, 'frame': the
+    catalogue, 'inputs': [(data file, sha256)]}.
+    """
     root = Path(data) if data is not None else data_dir()
     frame = catalogue.load(root)
     bib = references.load(root / references.BIB_FILE)
@@ -47,12 +51,10 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
         "methods": tables.methods_table(method_rows, bib),
     }
     figures = plots.all_figures(frame, alpha)
-    keys = [references.SURVEY_KEY] + [k for k in frame["reference"] if k] + list(method_rows["reference"])
-    # (the same keys as references.table_keys("all"), from the frames already loaded)
     return {
         "tables": built,
         "figures": figures,
-        "bibtex": bib.bibtex(keys),
+        "bibtex": bib.bibtex(references.table_keys("all", root)),
         "frame": frame,
         "inputs": _inputs(root),
     }
