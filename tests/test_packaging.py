@@ -86,3 +86,15 @@ def test_readmes_state_the_catalogues_attribution_counts():
     assert f"{table1['attributed']} `attributed`" in readme
     confirmed_ids = ", ".join(frame[(frame["table"] == 1) & (frame["attribution"] == "confirmed")]["row_id"])
     assert f"({confirmed_ids})" in (ROOT / "data" / "survey" / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)  # the examples save a figure in the working folder
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "tradeoff.png").exists()
+    assert "@misc{hinton2015distilling" in capsys.readouterr().out
