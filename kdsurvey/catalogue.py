@@ -54,7 +54,7 @@ def load(data: str | Path | None = None) -> pd.DataFrame:
     survey/table2.csv, references.bib); by default the packaged data.
     """
     root = Path(data) if data is not None else data_dir()
-    bib = references.load(root / references.BIB_FILE)
+    bib = references.load_folder(root)
     rows, problems, seen = [], [], {}
     for table in SURVEY_TABLES:
         path = survey_path(table, root)
@@ -76,7 +76,7 @@ def load(data: str | Path | None = None) -> pd.DataFrame:
 def methods(data: str | Path | None = None) -> pd.DataFrame:
     """The KD methods named in the source documents, with knowledge type, strategy and topology."""
     root = Path(data) if data is not None else data_dir()
-    bib = references.load(root / references.BIB_FILE)
+    bib = references.load_folder(root)
     path = root / "methods.csv"
     found = Problems(path)
     rows, seen = [], {}

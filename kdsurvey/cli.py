@@ -131,7 +131,7 @@ def _run(args) -> str:
             return references.for_table(args.table, args.data)
         if not args.keys:
             raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
-        return references.load(args.data / references.BIB_FILE if args.data else None).bibtex(args.keys)
+        return references.load_folder(args.data).bibtex(args.keys)
     if args.command == "report":
         from kdsurvey import report
 

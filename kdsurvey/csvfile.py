@@ -27,17 +27,22 @@ class Problems:
             raise CatalogueError(self.items)
 
 
+def read_utf8(path: Path) -> str:
+    """The whole file as text; non-UTF-8 bytes are a CatalogueError with the file's line and byte."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")  # the whole file at once, so the byte offset is the file's own
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CatalogueError([(str(path), line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+
+
 def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """[(line number, {column: text})] for every data line; raises on any structural problem."""
     if not path.is_file():
         raise DataNotFoundError(f"data file not found: {path}")
     problems = Problems(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")  # the whole file at once, so the byte offset is the file's own
-    except UnicodeDecodeError as exc:
-        problems.add(data.count(b"\n", 0, exc.start) + 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        problems.raise_if_any()
+    text = read_utf8(path)
     try:
         with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh, strict=True)

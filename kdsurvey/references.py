@@ -14,6 +14,7 @@ from pathlib import Path
 import bibtexparser
 from bibtexparser.middlewares import SeparateCoAuthors, SplitNameParts
 
+from kdsurvey.csvfile import read_utf8
 from kdsurvey.errors import CatalogueError, DataNotFoundError, UnknownReferenceError, UsageError
 from kdsurvey.paths import data_dir
 
@@ -85,14 +86,14 @@ def load(path: str | Path | None = None) -> Bibliography:
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
+def load_folder(data: str | Path | None = None) -> Bibliography:
+    """The library of a data folder (its references.bib); the packaged one when `data` is None."""
+    return load(Path(data) / BIB_FILE if data is not None else None)
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, _mtime_ns: int) -> Bibliography:
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise CatalogueError([(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    text = read_utf8(Path(path))
     raw = bibtexparser.parse_string(text)
     problems = [(path, block.start_line + 1, None, _failure_text(block)) for block in raw.failed_blocks]
     for entry in raw.entries:
@@ -158,5 +159,4 @@ def table_keys(table: str | int, data: str | Path | None = None) -> list[str]:
 
 def for_table(table: str | int, data: str | Path | None = None) -> str:
     """BibTeX for every reference a table cites (see `table_keys`)."""
-    root = Path(data) if data is not None else None
-    return load(root / BIB_FILE if root else None).bibtex(table_keys(table, data))
+    return load_folder(data).bibtex(table_keys(table, data))

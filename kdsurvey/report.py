@@ -40,7 +40,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
     """
     root = Path(data) if data is not None else data_dir()
     frame = catalogue.load(root)
-    bib = references.load(root / references.BIB_FILE)
+    bib = references.load_folder(root)
     method_rows = catalogue.methods(root)
     built = {
         "table1": tables.survey_table(1, frame, bib),

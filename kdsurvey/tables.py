@@ -6,8 +6,6 @@ Each builder returns a `kdsurvey.render.Table`: `.frame` is the DataFrame, and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from kdsurvey import analysis, catalogue, references
@@ -210,7 +208,7 @@ def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True) -> T
     name = str(name)
     if name not in TABLE_NAMES:
         raise UsageError(f"unknown table {name!r}; choose one of {', '.join(TABLE_NAMES)}")
-    bib = references.load(Path(data) / references.BIB_FILE if data is not None else None)
+    bib = references.load_folder(data)
     if name == "methods":
         return methods_table(catalogue.methods(data), bib)
     frame = catalogue.load(data)
