@@ -95,6 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("kdsurvey-report"), metavar="DIR",
                    help="output folder (default ./kdsurvey-report)")  # fmt: skip
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric is ranked at (default 0.5)")
+
+    p = sub.add_parser("reproduce", help="re-run a distillation technique (needs the torch extra)",
+                       description="Train the teacher, the baseline student and the distilled student over "
+                       "several seeds and write a result record (JSON) to OUT. Trained stages are kept under "
+                       "OUT/stages and reused; an interrupted run resumes from its last epoch. Values not given "
+                       "come from --config, then from the defaults (the embedded Fashion-MNIST subset, "
+                       "cnn_large -> cnn_small, 10 epochs, seeds 0,1,2).")  # fmt: skip
+    p.add_argument("method", nargs="?", help="a method name (see --list)")
+    p.add_argument("--list", action="store_true", help="list methods, models and data sets")
+    p.add_argument("--config", type=Path, metavar="YAML", help="an experiment config (reproductions/configs/*.yaml)")
+    p.add_argument("--teacher", metavar="ARCH")
+    p.add_argument("--student", metavar="ARCH")
+    p.add_argument("--dataset", metavar="NAME")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X")
+    p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option, e.g. temperature=2")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
+    p.add_argument("--download", action="store_true", help="download a torchvision data set that is missing")
+    p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
+                   help="where stages and the record go (default ./kdsurvey-runs)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
     return parser
 
 
@@ -136,6 +160,10 @@ def _run(args) -> str:
         from kdsurvey import report
 
         return f"report written to {report.write(args.out, alpha=args.alpha, data=args.data)}/index.md\n"
+    if args.command == "reproduce":
+        from kdsurvey.distill import reproduce  # needs torch: a clear error without it
+
+        return reproduce.command(args)
     raise AssertionError(args.command)
 
 

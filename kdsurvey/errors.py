@@ -47,3 +47,11 @@ class OutputError(KdSurveyError):
 
 class UsageError(KdSurveyError, ValueError):
     """An unknown table, format or option value."""
+
+
+class UnknownNameError(KdSurveyError, LookupError):
+    """A method, model or data set name that no registry holds."""
+
+
+class TorchMissingError(KdSurveyError, ImportError):
+    """Reproductions need the `torch` extra: pip install 'kdsurvey[torch]'."""

@@ -108,7 +108,7 @@ def test_packaged_data_loads_without_error(packaged_data):
     assert frame["table"].value_counts().to_dict() == {1: 14, 2: 13}
     assert frame["row_id"].is_unique
     meth = catalogue.methods()
-    assert len(meth) == 65 and meth["method_id"].is_unique
+    assert len(meth) == 66 and meth["method_id"].is_unique
     assert references.SURVEY_KEY in references.load()
 
 

@@ -1,0 +1,48 @@
+"""Deep mutual learning: peers trained together, each also matching the others' predictions.
+
+The first peer is the student the tables report; the others are fresh models of `peer_arch`
+(default: the student's architecture). T = 1 as in the DML paper.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from kdsurvey.distill.losses import dml_loss
+from kdsurvey.distill.methods._registry import register
+from kdsurvey.distill.methods.base import Method, cross_entropy
+from kdsurvey.errors import UsageError
+
+
+def build_peers(method: Method) -> nn.ModuleList:
+    count, arch = method.options["peers"], method.options["peer_arch"]
+    if not isinstance(count, int) or count < 2:
+        raise UsageError(f"method {method.name!r}: peers must be an integer >= 2, got {count!r}")
+    if method.make_model is None:
+        raise UsageError(f"method {method.name!r} builds peer models and needs make_model")
+    return nn.ModuleList(method.make_model(arch) for _ in range(count - 1))
+
+
+@register
+class DeepMutualLearning(Method):
+    name = "dml"
+    title = "Deep mutual learning"
+    knowledge = "response"
+    strategy = "online"
+    reference = "zhang2018deep"
+    defaults = {"peers": 2, "peer_arch": None, "temperature": 1.0, "mimicry_weight": 1.0}
+
+    def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
+        super().__init__(student, teachers, sample, make_model, **options)
+        self.others = build_peers(self)
+
+    def evaluated(self):
+        return {"student": self.student} | {f"peer{i + 1}": peer for i, peer in enumerate(self.others)}
+
+    def forward(self, x, y, index):
+        logits = [self.student(x)] + [peer(x) for peer in self.others]
+        o = self.options
+        return logits[0], {
+            "ce": sum(cross_entropy(z, y) for z in logits),
+            "mimicry": o["mimicry_weight"] * dml_loss(logits, o["temperature"]),
+        }

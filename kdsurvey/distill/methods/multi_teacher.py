@@ -1,0 +1,26 @@
+"""Multi-teacher KD: Hinton KD towards the average of several teachers' softened outputs."""
+
+from __future__ import annotations
+
+from kdsurvey.distill.losses import multi_teacher_kd_loss
+from kdsurvey.distill.methods._registry import register
+from kdsurvey.distill.methods.base import Method, cross_entropy
+
+
+@register
+class MultiTeacherKD(Method):
+    name = "multi_teacher"
+    title = "Multi-teacher KD (averaged soft targets)"
+    knowledge = "response"
+    strategy = "offline"
+    reference = "you2017learning"
+    teachers_needed = 2
+    defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
+
+    def forward(self, x, y, index):
+        logits = self.student(x)
+        o = self.options
+        return logits, {
+            "ce": o["ce_weight"] * cross_entropy(logits, y),
+            "kd": o["kd_weight"] * multi_teacher_kd_loss(logits, self.teacher_logits(x), o["temperature"]),
+        }

@@ -1,0 +1,165 @@
+"""Reproduced results (data/reproduced/*.json) as catalogue rows, told apart by source="reproduced".
+
+Each record (written by `kdsurvey reproduce`, see `kdsurvey.distill.results`) becomes one row with
+the same columns as a surveyed result, computed the way the survey defines them, so the metric,
+tables, plots and report treat both alike:
+
+- accuracy reduction = mean over seeds of 100 * (1 - student / teacher), negative when the student
+  beats its teacher (the survey prints that as "(increase)");
+- improvement over the baseline = mean over seeds of 100 * (student / baseline - 1), relative, like
+  the survey's percentages;
+- size reduction = 100 * (1 - student parameters / teacher parameters).
+
+No torch here: records are plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdsurvey import stats
+from kdsurvey.catalogue import FLOAT_COLUMNS, SURVEY_COLUMNS
+from kdsurvey.errors import CatalogueError
+from kdsurvey.paths import data_dir
+
+RECORD_FORMAT = "kdsurvey-result/1"
+FOLDER = "reproduced"
+_REQUIRED = {
+    "format": str, "run_id": str, "method": str, "title": str, "knowledge": str, "strategy": str,
+    "dataset": str, "teacher": dict, "student": dict, "seeds": list, "accuracy": dict, "epochs": int,
+    "recipe": dict, "config_hash": str, "device": str, "torch": str, "wall_time_s": (int, float),
+}  # fmt: skip
+
+
+def check_record(rec, where: str) -> None:
+    """Raise CatalogueError naming every problem of a record (types, lengths, ranges)."""
+    problems = []
+
+    def bad(message):
+        problems.append((where, None, None, message))
+
+    if not isinstance(rec, dict):
+        raise CatalogueError([(where, None, None, "is not a JSON object")])
+    for key, kind in _REQUIRED.items():
+        if key not in rec:
+            bad(f"misses the field '{key}'")
+        elif not isinstance(rec[key], kind) or isinstance(rec[key], bool):
+            bad(f"field '{key}' has the wrong type ({type(rec[key]).__name__})")
+    if problems:
+        raise CatalogueError(problems)
+    if rec["format"] != RECORD_FORMAT:
+        bad(f"format is {rec['format']!r}, expected {RECORD_FORMAT!r}")
+    if rec["strategy"] not in ("offline", "online", "self"):
+        bad(f"strategy {rec['strategy']!r} is not offline, online or self")
+    for side in ("teacher", "student"):
+        count = rec[side].get("parameters")
+        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+            bad(f"{side}.parameters must be a positive integer, got {count!r}")
+        if not isinstance(rec[side].get("arch"), str):
+            bad(f"{side}.arch must be a string")
+    seeds = rec["seeds"]
+    if not seeds or len(set(map(str, seeds))) != len(seeds):
+        bad("seeds must be a non-empty list of distinct seeds")
+    for role in ("teacher", "baseline", "student"):
+        values = rec["accuracy"].get(role)
+        if not isinstance(values, list) or len(values) != len(seeds):
+            bad(f"accuracy.{role} must list one value per seed ({len(seeds)})")
+            continue
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 100:
+                bad(f"accuracy.{role} holds {v!r}, not a percentage in [0, 100]")
+    if problems:
+        raise CatalogueError(problems)
+
+
+def load_records(data: str | Path | None = None) -> list[dict]:
+    """Every record of data/reproduced/, validated, in file-name order (an absent folder gives [])."""
+    root = Path(data) if data is not None else data_dir()
+    folder = root / FOLDER
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CatalogueError(
+                [(str(path), getattr(exc, "lineno", None), None, f"is not valid JSON: {exc}")]
+            ) from exc
+        check_record(rec, str(path))
+        records.append(rec)
+    return records
+
+
+def _signed(value: float, negative_word: str) -> str:
+    if math.isnan(value):
+        return "–"
+    text = f"{abs(value):.3f}%"
+    return f"{text} ({negative_word})" if value < 0 else text
+
+
+def rows(records: list[dict]) -> pd.DataFrame:
+    """One catalogue row per record (columns of `catalogue.load()` plus per-seed summaries)."""
+    out, used = [], {}
+    for rec in records:
+        acc = {k: np.asarray(v, dtype=float) for k, v in rec["accuracy"].items()}
+        reduction = float(np.mean(100 * (1 - acc["student"] / acc["teacher"])))
+        improvement = float(np.mean(100 * (acc["student"] / acc["baseline"] - 1)))
+        size = 100 * (1 - rec["student"]["parameters"] / rec["teacher"]["parameters"])
+        row_id = f"R-{rec['method']}"
+        used[row_id] = used.get(row_id, 0) + 1
+        if used[row_id] > 1:
+            row_id += f"-{used[row_id]}"
+        pair = f"{rec['teacher']['arch']} → {rec['student']['arch']}"
+        row = dict.fromkeys(SURVEY_COLUMNS, "")
+        row.update(
+            row_id=row_id, table=0, strategy=rec["strategy"], architecture_printed=pair, architecture=pair,
+            dataset_printed=rec["dataset"], dataset=rec["dataset"], dataset_truncated=False,
+            accuracy_reduction_printed=_signed(reduction, "increase"), accuracy_reduction_pct=reduction,
+            baseline_improvement_printed=_signed(improvement, "decrease"), baseline_improvement_pct=improvement,
+            baseline_improvement_low_pct=math.nan, baseline_improvement_high_pct=math.nan,
+            size_reduction_printed=f"{size:.3f}%", size_reduction_pct=size, metric_kind="accuracy",
+            reference=rec.get("reference") or "", attribution="reproduced",
+            evidence=(
+                f"kdsurvey run {rec['run_id']}: {len(rec['seeds'])} seeds, {rec['epochs']} epochs on "
+                f"{rec['device']}, torch {rec['torch']}, commit {rec.get('git_commit') or 'unknown'}"
+            ),
+        )  # fmt: skip
+        row.update(method=rec["method"], title=rec["title"], knowledge=rec["knowledge"], seeds=len(rec["seeds"]))
+        for role in ("teacher", "baseline", "student"):
+            row[f"{role}_accuracy_mean"] = float(acc[role].mean())
+        out.append(row)
+    columns = list(SURVEY_COLUMNS) + ["method", "title", "knowledge", "seeds"]
+    columns += [f"{r}_accuracy_mean" for r in ("teacher", "baseline", "student")]
+    frame = pd.DataFrame(out, columns=columns)
+    frame = frame.astype({c: "float64" for c in FLOAT_COLUMNS} | {"table": "int64", "dataset_truncated": "bool"})
+    frame.insert(0, "source", "reproduced")
+    return frame
+
+
+def load(data: str | Path | None = None) -> pd.DataFrame:
+    """The reproduced rows of a data folder (by default the packaged one)."""
+    return rows(load_records(data))
+
+
+def summary(records: list[dict], level: float = 0.95) -> pd.DataFrame:
+    """Per record: teacher / baseline / student mean and interval over seeds, and Welch's test of
+    student vs baseline (difference in accuracy points, its interval and p)."""
+    out = []
+    for rec in records:
+        acc = rec["accuracy"]
+        row = {"method": rec["method"], "title": rec["title"], "strategy": rec["strategy"], "n": len(rec["seeds"])}
+        for role in ("teacher", "baseline", "student"):
+            s = stats.summarize(acc[role], level)
+            row |= {f"{role}_mean": s.mean, f"{role}_std": s.std, f"{role}_low": s.low, f"{role}_high": s.high}
+        if len(rec["seeds"]) >= 2:
+            c = stats.welch(acc["student"], acc["baseline"], level)
+            row |= {"gain": c.difference, "gain_low": c.low, "gain_high": c.high, "p_value": c.p_value}
+        else:
+            row |= {"gain": float(np.mean(acc["student"]) - np.mean(acc["baseline"]))}
+            row |= dict.fromkeys(("gain_low", "gain_high", "p_value"), math.nan)
+        out.append(row)
+    return pd.DataFrame(out)
