@@ -16,7 +16,7 @@ import pandas as pd
 
 from kdsurvey import printed, references, taxonomy
 from kdsurvey.csvfile import Problems, read_records
-from kdsurvey.errors import CatalogueError
+from kdsurvey.errors import CatalogueError, UsageError
 from kdsurvey.paths import data_dir
 
 SURVEY_TABLES = (1, 2)
@@ -71,6 +71,24 @@ def load(data: str | Path | None = None) -> pd.DataFrame:
     frame = frame.astype({c: "float64" for c in FLOAT_COLUMNS} | {"table": "int64", "dataset_truncated": "bool"})
     frame.insert(0, "source", "reported")
     return frame.reset_index(drop=True)
+
+
+def results(data: str | Path | None = None, source: str = "all") -> pd.DataFrame:
+    """The one table of results: the survey's rows (source="reported") followed by the reproduced ones
+    (source="reproduced", from data/reproduced/*.json). `source` keeps one kind only."""
+    if source not in (*taxonomy.SOURCES, "all"):
+        raise UsageError(f"unknown source {source!r}; choose reported, reproduced or all")
+    from kdsurvey import reproduced  # reads its own folder; imported here to keep `catalogue` import-light
+
+    parts = []
+    if source in ("reported", "all"):
+        parts.append(load(data))
+    if source in ("reproduced", "all"):
+        parts.append(reproduced.load(data))
+    if len(parts) == 1:
+        return parts[0]
+    extra = [c for c in parts[1].columns if c not in parts[0].columns]
+    return pd.concat([parts[0].reindex(columns=list(parts[0].columns) + extra), parts[1]], ignore_index=True)
 
 
 def methods(data: str | Path | None = None) -> pd.DataFrame:

@@ -14,8 +14,9 @@ from kdsurvey.errors import KdSurveyError
 # bibtexparser logs each malformed block to stderr; the CLI reports it as its own one-line error.
 logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
 
-TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "all")
+TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "reproduced", "all")
 FORMAT_CHOICES = ("markdown", "latex", "csv")
+SOURCE_CHOICES = ("reported", "reproduced", "all")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,12 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="print Tables 1 and 2 with the paper's six columns only, without the Attribution column",
     )
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric table is ranked at (default 0.5)")
+    p.add_argument("--source", choices=SOURCE_CHOICES, default="all",
+                   help="rows of the metric, stability and Pareto tables: reported, reproduced or all (default)")  # fmt: skip
 
     p = sub.add_parser("metric", help="the distillation metric: every surveyed result ranked, or one value",
                        description="Rank every surveyed result by the distillation metric at ALPHA, or, given the "
                        "four sizes and accuracies, print the metric of one student.")  # fmt: skip
     p.add_argument("--alpha", type=_alpha, default=0.5, help="weight of size in [0, 1] (default 0.5)")
     p.add_argument("--format", choices=FORMAT_CHOICES, default="markdown")
+    p.add_argument("--source", choices=SOURCE_CHOICES, default="all", help="rows to rank (default all)")
     for name, what in (("student-size", "student size (any unit)"), ("teacher-size", "teacher size (same unit)"),
                        ("student-acc", "student accuracy (percent or fraction)"),
                        ("teacher-acc", "teacher accuracy (same unit)")):  # fmt: skip
@@ -131,14 +135,16 @@ def _run(args) -> str:
         if args.table == "all" and args.format == "csv":
             raise KdSurveyError("--format csv prints one table; choose it with --table")
         names = ("1", "2", "metric") if args.table == "all" else (args.table,)
-        rendered = (tables.get(n, args.alpha, args.data, not args.no_attribution).render(args.format) for n in names)
+        rendered = (
+            tables.get(n, args.alpha, args.data, not args.no_attribution, args.source).render(args.format) for n in names
+        )
         return "\n".join(rendered)
     if args.command == "metric":
         from kdsurvey import metric, tables
 
         raw = (args.student_size, args.teacher_size, args.student_acc, args.teacher_acc)
         if all(v is None for v in raw):
-            return tables.get("metric", args.alpha, args.data).render(args.format)
+            return tables.get("metric", args.alpha, args.data, source=args.source).render(args.format)
         if any(v is None for v in raw):
             raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
         return f"D(alpha={args.alpha:g}) = {metric.distillation_metric(*raw, alpha=args.alpha):.6f}\n"

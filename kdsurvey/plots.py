@@ -23,7 +23,7 @@ ISO_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def _scored(frame: pd.DataFrame | None) -> pd.DataFrame:
-    frame = catalogue.load() if frame is None else frame
+    frame = catalogue.results() if frame is None else frame
     out = analysis.with_metric(frame, ())
     return out[out["size_ratio"].notna() & out["accuracy_ratio"].notna()]
 
@@ -146,7 +146,7 @@ FIGURES = ("tradeoff", "alpha_sensitivity")
 
 def all_figures(frame: pd.DataFrame | None = None, alpha: float = 0.5) -> dict[str, Figure]:
     """Every figure by name; `alpha` sets the iso-metric lines of the trade-off figure."""
-    frame = catalogue.load() if frame is None else frame
+    frame = catalogue.results() if frame is None else frame
     return {"tradeoff": tradeoff(frame, alpha=alpha), "alpha_sensitivity": alpha_sensitivity(frame)}
 
 
@@ -155,7 +155,7 @@ def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -
     from kdsurvey.outputs import check_target, staged_folder
 
     out = check_target(out)
-    figures = all_figures(catalogue.load(data), alpha)
+    figures = all_figures(catalogue.results(data), alpha)
     with staged_folder(out) as folder:
         names = [p.name for name, fig in figures.items() for p in save(fig, folder / name)]
     return [out / name for name in names]

@@ -13,18 +13,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kdsurvey import __version__, catalogue, plots, references, tables
+from kdsurvey import __version__, catalogue, plots, references, reproduced, tables
 from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
-TABLE_ORDER = ("table1", "table2", "metric", "pareto", "stability", "methods")
+TABLE_ORDER = ("table1", "table2", "reproduced", "metric", "pareto", "stability", "methods")
 TABLE_TITLES = {
     "table1": "Table 1: approaches that distil the teacher's soft labels",
     "table2": "Table 2: approaches that distil other parts of the teacher",
-    "metric": "Distillation metric of every surveyed result",
+    "metric": "Distillation metric of every result, reported and reproduced",
     "pareto": "Pareto front: size vs accuracy",
     "stability": "Rank stability across alpha (Kendall's tau)",
     "methods": "Methods named in the source documents",
+    "reproduced": "Reproduced techniques: teacher, baseline and student over seeds",
 }
 FIGURE_TITLES = {
     "tradeoff": "Size reduction vs accuracy reduction, with iso-metric lines",
@@ -39,7 +40,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
     catalogue, 'inputs': [(data file, sha256)]}.
     """
     root = Path(data) if data is not None else data_dir()
-    frame = catalogue.load(root)
+    frame = catalogue.results(root)
     bib = references.load_folder(root)
     method_rows = catalogue.methods(root)
     built = {
@@ -49,6 +50,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
         "pareto": tables.pareto_table(frame, bib),
         "stability": tables.stability_table(frame),
         "methods": tables.methods_table(method_rows, bib),
+        "reproduced": tables.reproduced_table(reproduced.load_records(root), bib, alpha),
     }
     figures = plots.all_figures(frame, alpha)
     return {
@@ -81,13 +83,17 @@ def _inputs(root: Path) -> list[tuple[str, str]]:
     """(relative path, sha256) of every data file the report is computed from."""
     files = [root / "survey" / "table1.csv", root / "survey" / "table2.csv", root / "methods.csv",
              root / references.BIB_FILE]  # fmt: skip
+    folder = root / reproduced.FOLDER
+    files += sorted(folder.glob("*.json")) if folder.is_dir() else []
     return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
 
 
 def _index(content: dict, alpha: float) -> str:
     frame = content["frame"]
     scored = int((frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()).sum())
-    counts = frame["attribution"].value_counts()
+    surveyed = frame[frame["source"] == "reported"]
+    counts = surveyed["attribution"].value_counts()
+    by_table = surveyed["table"].value_counts().sort_index().items()
     lines = [
         "# kdsurvey report",
         "",
@@ -96,7 +102,8 @@ def _index(content: dict, alpha: float) -> str:
         "distillation in deep learning and its applications*, PeerJ Computer Science 7:e474, "
         "doi:10.7717/peerj-cs.474 (`alkhulaifi2021knowledge` in [references.bib](references.bib)).",
         "",
-        f"- Results: {len(frame)} ({', '.join(f'{n} from Table {t}' for t, n in frame['table'].value_counts().sort_index().items())}); "
+        f"- Results: {len(surveyed)} reported ({', '.join(f'{n} from Table {t}' for t, n in by_table)}) and "
+        f"{len(frame) - len(surveyed)} reproduced by kdsurvey runs; "
         f"{scored} have both a size and an accuracy reduction and so a metric.",
         "- References restored: "
         + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("confirmed", "attributed", "unidentified"))

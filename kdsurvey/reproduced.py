@@ -162,4 +162,6 @@ def summary(records: list[dict], level: float = 0.95) -> pd.DataFrame:
             row |= {"gain": float(np.mean(acc["student"]) - np.mean(acc["baseline"]))}
             row |= dict.fromkeys(("gain_low", "gain_high", "p_value"), math.nan)
         out.append(row)
-    return pd.DataFrame(out)
+    columns = ["method", "title", "strategy", "n"]
+    columns += [f"{r}_{k}" for r in ("teacher", "baseline", "student") for k in ("mean", "std", "low", "high")]
+    return pd.DataFrame(out, columns=columns + ["gain", "gain_low", "gain_high", "p_value"])

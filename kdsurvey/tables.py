@@ -33,11 +33,11 @@ SURVEY_FOOTNOTE = (
 )
 GROUP_TITLES = {"offline": "Offline distillation", "online": "Online distillation"}
 STRATEGY_ORDER = tuple(GROUP_TITLES)
-TABLE_NAMES = ("1", "2", "metric", "methods", "stability", "pareto")
+TABLE_NAMES = ("1", "2", "metric", "methods", "stability", "pareto", "reproduced")
 
 
 def _inputs(frame, bib):
-    return (catalogue.load() if frame is None else frame), (references.load() if bib is None else bib)
+    return (catalogue.results() if frame is None else frame), (references.load() if bib is None else bib)
 
 
 def _paper_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +161,7 @@ def methods_table(methods: pd.DataFrame | None = None, bib=None) -> Table:
 
 def stability_table(frame: pd.DataFrame | None = None, alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> Table:
     """Kendall's tau between the metric's rankings at pairs of alphas."""
-    frame = catalogue.load() if frame is None else frame
+    frame = catalogue.results() if frame is None else frame
     tau = analysis.rank_stability(frame, alphas)
     labels = [f"α={a:g}" for a in alphas]
     out = pd.DataFrame(tau.to_numpy(), columns=labels)
@@ -199,11 +199,68 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
     )
 
 
-def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True) -> Table:
-    """A table by name ('1', '2', 'metric', 'methods', 'stability', 'pareto'), from a data folder.
+def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float = 0.5) -> Table:
+    """Teacher, baseline and distilled student per reproduced technique, over seeds.
+
+    Accuracies are means over seeds with the half-width of their 95% t-interval; the gain is the
+    student's mean minus the baseline's in points, with Welch's interval and p-value; D is the
+    distillation metric of the mean student against the mean teacher at `alpha`.
+    """
+    from kdsurvey import reproduced
+
+    records = reproduced.load_records() if records is None else records
+    bib = references.load() if bib is None else bib
+    summary = reproduced.summary(records)
+    rows = reproduced.rows(records)
+    scored = analysis.with_metric(rows, (alpha,))
+
+    def mean_ci(role):
+        return [
+            f"{m:.2f}" if h != h else f"{m:.2f} ± {h:.2f}"
+            for m, h in zip(summary[f"{role}_mean"], (summary[f"{role}_high"] - summary[f"{role}_low"]) / 2)
+        ]
+
+    out = pd.DataFrame(
+        {
+            "Row": rows["row_id"],
+            "Technique": summary["title"],
+            "Strategy": summary["strategy"],
+            "Knowledge": rows["knowledge"],
+            "Pair": rows["architecture"],
+            "Data": rows["dataset"],
+            "Seeds": summary["n"],
+            "Teacher (%)": mean_ci("teacher"),
+            "Baseline (%)": mean_ci("baseline"),
+            "Student (%)": mean_ci("student"),
+            "Gain (points)": summary["gain"],
+            "Gain 95% CI": [
+                "–" if lo != lo else f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(summary["gain_low"], summary["gain_high"])
+            ],
+            "p (Welch)": summary["p_value"],
+            f"D(α={alpha:g})": scored[analysis.metric_column(alpha)],
+            "Reference": reference_text(rows, bib),
+        }
+    )
+    return Table(
+        name="reproduced",
+        frame=out,
+        caption=(
+            "Reproduced techniques (kdsurvey runs on the data named): test accuracy of the teacher, the baseline "
+            "student trained alone and the distilled student, as mean ± half-width of the 95% t-interval over "
+            "seeds; gain = student - baseline in points with Welch's 95% interval and p-value; D is the "
+            f"distillation metric at alpha = {alpha:g}."
+        ),
+        decimals=3,
+        latex_headers={"p (Welch)": r"$p$ (Welch)", f"D(α={alpha:g})": rf"$D_{{\alpha={alpha:g}}}$"},
+    )
+
+
+def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, source: str = "all") -> Table:
+    """A table by name ('1', '2', 'metric', 'methods', 'stability', 'pareto', 'reproduced'), from a data folder.
 
     `data` is a folder laid out like the packaged data (default: the packaged data);
-    `attribution=False` leaves the Attribution column out of Tables 1 and 2.
+    `attribution=False` leaves the Attribution column out of Tables 1 and 2; `source` limits the
+    metric, stability and Pareto tables to reported or reproduced rows.
     """
     name = str(name)
     if name not in TABLE_NAMES:
@@ -211,7 +268,11 @@ def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True) -> T
     bib = references.load_folder(data)
     if name == "methods":
         return methods_table(catalogue.methods(data), bib)
-    frame = catalogue.load(data)
+    if name == "reproduced":
+        from kdsurvey import reproduced
+
+        return reproduced_table(reproduced.load_records(data), bib, alpha)
+    frame = catalogue.results(data, source)
     if name in ("1", "2"):
         return survey_table(int(name), frame, bib, attribution=attribution)
     if name == "metric":

@@ -30,7 +30,7 @@ from kdsurvey.paths import ENV_VAR
 SUBCOMMANDS = ("tables", "metric", "plots", "cite", "report")
 TABLES = ("1", "2", "metric", "methods", "stability", "pareto")
 REPORT_TABLES = {"table1": "1", "table2": "2", "metric": "metric", "pareto": "pareto", "stability": "stability",
-                 "methods": "methods"}  # fmt: skip
+                 "methods": "methods", "reproduced": "reproduced"}  # fmt: skip
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 FIGURES = ("tradeoff", "alpha_sensitivity")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -473,10 +473,12 @@ def test_report_index_links_every_file_and_hashes_the_inputs(built_report, packa
     _, _, files = built_report
     index = files["index.md"].decode("utf-8")
     assert index.startswith("# kdsurvey report\n")
-    assert "- Results: 27 (14 from Table 1, 13 from Table 2)" in index
+    reproduced = len(list((packaged_data / "reproduced").glob("*.json")))
+    assert f"- Results: 27 reported (14 from Table 1, 13 from Table 2) and {reproduced} reproduced" in index
     for name in REPORT_FILES - {"index.md", MARKER}:
         assert f"({name})" in index, name
-    for rel in ("survey/table1.csv", "survey/table2.csv", "methods.csv", "references.bib"):
+    records = [p.relative_to(packaged_data).as_posix() for p in (packaged_data / "reproduced").glob("*.json")]
+    for rel in ("survey/table1.csv", "survey/table2.csv", "methods.csv", "references.bib", *records):
         digest = hashlib.sha256((packaged_data / rel).read_bytes()).hexdigest()
         assert f"| `{rel}` | `{digest}` |" in index
 

@@ -5,6 +5,16 @@ trains. The loop adds what every run needs: a per-epoch seed (so a resumed run r
 batches and augmentations), an atomic checkpoint after every epoch that a restarted run resumes
 from, bf16 autocast and channels_last on CUDA (the CPU path stays fp32 and deterministic),
 DistributedDataParallel when launched by torchrun, and a progress bar only on a terminal.
+
+Under DDP each rank trains on its share of every global batch (batch_size // world size) and gradients
+are averaged, so parameters stay identical across ranks. BatchNorm stays per rank: its batch statistics
+come from the rank's share, and DDP copies rank 0's running statistics to the others before each forward.
+That is why 2 processes match 1 only approximately (tests/distill/test_distributed.py measures it).
+SyncBatchNorm would normalise over the global batch and match 1 process up to summation order, but torch
+(2.14) has it on GPUs only (on the CPU it raises, and aten::batch_norm_stats has no CPU kernel), and one
+behaviour on both device types is worth more here than a closer match on one; torchvision's reference
+scripts also leave it off by default. At the end of every epoch rank 0's buffers are copied to all
+ranks, so every rank holds, evaluates and hands on exactly the model rank 0 checkpoints and stores.
 """
 
 from __future__ import annotations
@@ -12,10 +22,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -27,6 +39,7 @@ from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import KdSurveyError, UsageError
 
 CHECKPOINT_FORMAT = 1
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +79,29 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def from_rank0(read: Callable[[], T]) -> T:
+    """`read()` on rank 0 only, its result (or the exception it raised) handed to every rank.
+
+    Every file the run reads back (checkpoints, stored stages) goes through here, so all ranks take the
+    same branch (resume or start, load or train) even while another job writes the same folder, and
+    ranks on other nodes need not see rank 0's disk.
+    """
+    rank, size = world()
+    if size == 1:
+        return read()
+    box: list = [None]
+    if rank == 0:
+        try:
+            box[0] = (True, read())
+        except Exception as exc:  # re-raised on every rank instead of leaving the others waiting
+            box[0] = (False, exc)
+    dist.broadcast_object_list(box, src=0)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 def fit(
     method: Method,
     splits,
@@ -98,8 +134,11 @@ def fit(
         params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov
     )
     start, history = 0, []
-    if checkpoint is not None and checkpoint.exists():
-        start, history = load_checkpoint(checkpoint, method, optimizer, fingerprint)
+    state = from_rank0(lambda: read_checkpoint(checkpoint, fingerprint)) if checkpoint is not None else None
+    if state is not None:
+        method.load_state_dict(state["method"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = int(state["epochs_done"]), list(state["history"])
     model = method
     if size > 1:
         model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if cuda else None)
@@ -127,6 +166,10 @@ def fit(
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach()) * len(y)
             seen += len(y)
+        if size > 1:
+            seen, totals = _sum_over_ranks(seen, totals, device)
+            for buffer in method.buffers():  # rank 0's BatchNorm statistics: what it checkpoints and stores
+                dist.broadcast(buffer, src=0)
         history.append({"epoch": epoch + 1, "lr": recipe.lr_at(epoch)} | {k: v / seen for k, v in totals.items()})
         if checkpoint is not None and rank == 0:
             save_checkpoint(checkpoint, method, optimizer, epoch + 1, history, fingerprint)
@@ -139,6 +182,15 @@ def fit(
         name: evaluate(m, splits.test, info, device, recipe.eval_batch_size) for name, m in method.evaluated().items()
     }
     return Fit(accuracy, history, wall, start)
+
+
+def _sum_over_ranks(seen: int, totals: dict[str, float], device: torch.device) -> tuple[float, dict[str, float]]:
+    """Loss sums of the whole epoch, not of rank 0's share, for the history."""
+    names = sorted(totals)
+    packed = torch.tensor([seen] + [totals[n] for n in names], dtype=torch.float64, device=device)
+    dist.all_reduce(packed)
+    values = packed.tolist()
+    return values[0], dict(zip(names, values[1:]))
 
 
 class TrainingDiverged(KdSurveyError, FloatingPointError):
@@ -184,12 +236,18 @@ def save_checkpoint(path: Path, method: Method, optimizer, epochs_done: int, his
         "optimizer": optimizer.state_dict(),
         "history": history,
     }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the folder
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: Path, method: Method, optimizer, fingerprint: str) -> tuple[int, list]:
+def read_checkpoint(path: Path, fingerprint: str) -> dict | None:
+    """The checkpoint's state, None when there is none; refused when unreadable or from another run."""
+    if not path.exists():
+        return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
@@ -198,9 +256,7 @@ def load_checkpoint(path: Path, method: Method, optimizer, fingerprint: str) -> 
         raise CheckpointError(
             f"checkpoint {path} belongs to a different run (its configuration differs); delete it to start over"
         )
-    method.load_state_dict(state["method"])
-    optimizer.load_state_dict(state["optimizer"])
-    return int(state["epochs_done"]), list(state["history"])
+    return state
 
 
 class CheckpointError(KdSurveyError):

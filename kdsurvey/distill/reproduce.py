@@ -76,6 +76,8 @@ def command(args) -> str:
         options=options,
     )
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and args.device.startswith("cuda:"):
+        raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
     if distributed:
         _join_group(args.device)
     try:

@@ -5,6 +5,12 @@ seed, options). Its key hashes all of that, teachers included, so a trained teac
 stored once under `OUT/stages/` and reused by every method and later run that needs the same one,
 and a stage that was interrupted resumes from its checkpoint. The baseline student of a seed starts
 from the same initial weights as every distilled student of that seed: same seed, same architecture.
+
+Under torchrun every rank walks the same plan. Rank 0 alone reads and writes `OUT` and tells the other
+ranks what it found (`engine.from_rank0`), so no rank reads a stage before it is complete, all ranks
+agree on train-or-load, and `OUT` need only be on rank 0's disk. Files are written to a temporary name
+and renamed, so jobs sharing `OUT` may train the same stage at once: both do the work, neither
+corrupts the other's files, and the last rename of each file wins (same configuration either way).
 """
 
 from __future__ import annotations
@@ -13,16 +19,18 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from kdsurvey.distill import data as datamod
 from kdsurvey.distill import methods as methodreg
 from kdsurvey.distill import models
-from kdsurvey.distill.engine import Fit, fit, resolve_device, world
+from kdsurvey.distill.engine import Fit, fit, from_rank0, resolve_device, world
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import UsageError
 
@@ -87,7 +95,8 @@ class Experiment:
         t = self.teacher_seed
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 0):
             raise UsageError(f"teacher_seed must be a non-negative integer or absent, got {t!r}")
-        methodreg.get(self.method)  # unknown method -> UnknownNameError
+        if methodreg.get(self.method).name == "ce":  # unknown method -> UnknownNameError
+            raise UsageError("'ce' trains the teacher and the baseline of every experiment; name a distillation method")
         for arch in (self.teacher, self.student, self.assistant, *self.extra_teachers):
             if arch not in models.names():
                 models.build(arch, 10)  # raises UnknownNameError with did-you-mean
@@ -124,8 +133,6 @@ class Experiment:
     def student_stage(self, seed: int) -> Stage:
         cls = methodreg.get(self.method)
         options = tuple(sorted(self.options.items()))
-        if cls.name == "ce":
-            return self.baseline_stage(seed)
         if cls.name == "takd":  # teacher -> assistant (Hinton KD) -> student
             teacher = self.teacher_stage(seed)
             assistant = Stage("hinton_kd", self.assistant, self.dataset, self.recipe, teacher.seed, (teacher,))
@@ -154,6 +161,14 @@ class Store:
     def checkpoint(self, stage: Stage) -> Path:
         return self.root / "checkpoints" / f"{stage.label}.ckpt"
 
+    def read(self, stage: Stage) -> tuple[dict, dict] | None:
+        """(state dict, result) of a stored stage; None when it is not (completely) stored."""
+        weights, result = self.weights(stage), self.result(stage)
+        if not (weights.exists() and result.exists()):
+            return None
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        return state, json.loads(result.read_text(encoding="utf-8"))
+
 
 @dataclass
 class Runner:
@@ -169,7 +184,14 @@ class Runner:
 
     def splits(self, name: str):
         if name not in self._splits:
-            self._splits[name] = datamod.load(name, data_dir=self.data_dir, download=self.download)
+            rank, size = world()
+            first = not self.download or rank == 0  # with --download, rank 0 fetches alone, then the others read
+            if first:
+                self._splits[name] = datamod.load(name, data_dir=self.data_dir, download=self.download)
+            if self.download and size > 1:
+                dist.barrier()
+            if not first:
+                self._splits[name] = datamod.load(name, data_dir=self.data_dir, download=self.download)
         return self._splits[name]
 
     def build(self, arch: str, dataset: str):
@@ -179,10 +201,11 @@ class Runner:
     def obtain(self, stage: Stage) -> tuple[torch.nn.Module, dict]:
         """The trained network of `stage` (frozen, on the device) and its stored result."""
         weights, result = self.store.weights(stage), self.store.result(stage)
-        if weights.exists() and result.exists():
+        stored = from_rank0(lambda: self.store.read(stage))
+        if stored is not None:
             model = self.build(stage.arch, stage.dataset)
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            return model.to(self.device), json.loads(result.read_text(encoding="utf-8"))
+            model.load_state_dict(stored[0])
+            return model.to(self.device), stored[1]
         teachers = [self.obtain(t)[0] for t in stage.teachers]
         splits = self.splits(stage.dataset)
         torch.manual_seed(stage.seed)
@@ -228,7 +251,7 @@ class Runner:
 def write_atomic(path: Path, write) -> None:
     """Call write(tmp) then rename tmp onto path: readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the folder
     try:
         write(tmp)
         os.replace(tmp, path)
