@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="X")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--teacher-seed", type=int, metavar="N",
+                   help="train one teacher (with seed N) for every seed instead of one per seed")  # fmt: skip
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option, e.g. temperature=2")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
@@ -136,7 +138,8 @@ def _run(args) -> str:
             raise KdSurveyError("--format csv prints one table; choose it with --table")
         names = ("1", "2", "metric") if args.table == "all" else (args.table,)
         rendered = (
-            tables.get(n, args.alpha, args.data, not args.no_attribution, args.source).render(args.format) for n in names
+            tables.get(n, args.alpha, args.data, not args.no_attribution, args.source).render(args.format)
+            for n in names
         )
         return "\n".join(rendered)
     if args.command == "metric":

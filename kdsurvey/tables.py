@@ -234,7 +234,8 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
             "Student (%)": mean_ci("student"),
             "Gain (points)": summary["gain"],
             "Gain 95% CI": [
-                "–" if lo != lo else f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(summary["gain_low"], summary["gain_high"])
+                "–" if lo != lo else f"[{lo:+.2f}, {hi:+.2f}]"
+                for lo, hi in zip(summary["gain_low"], summary["gain_high"])
             ],
             "p (Welch)": summary["p_value"],
             f"D(α={alpha:g})": scored[analysis.metric_column(alpha)],

@@ -543,3 +543,17 @@ def test_tables_without_attribution_prints_the_papers_six_columns(capsys):
     rc, stdout, _ = run(capsys, "tables", "--table", "1", "--no-attribution", "--format", "csv")
     assert rc == 0
     assert stdout.splitlines()[0].split(",")[1:] == list(tables.SURVEY_HEADERS)
+
+
+def test_reproduce_without_torch_says_how_to_install(tmp_path):
+    """On a machine without the torch extra, `reproduce` is one clear line, not a traceback."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from kdsurvey import cli\n"
+        "sys.exit(cli.main(['reproduce', '--list']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr == "kdsurvey: error: reproductions need PyTorch; install it with: pip install 'kdsurvey[torch]'\n"
+    )

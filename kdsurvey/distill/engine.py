@@ -9,6 +9,7 @@ DistributedDataParallel when launched by torchrun, and a progress bar only on a 
 Under DDP each rank trains on its share of every global batch (batch_size // world size) and gradients
 are averaged, so parameters stay identical across ranks. BatchNorm stays per rank: its batch statistics
 come from the rank's share, and DDP copies rank 0's running statistics to the others before each forward.
+Losses over pairs within a batch (RKD, PKT, similarity-preserving) likewise see only the rank's share.
 That is why 2 processes match 1 only approximately (tests/distill/test_distributed.py measures it).
 SyncBatchNorm would normalise over the global batch and match 1 process up to summation order, but torch
 (2.14) has it on GPUs only (on the CPU it raises, and aten::batch_norm_stats has no CPU kernel), and one

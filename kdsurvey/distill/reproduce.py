@@ -70,6 +70,7 @@ def command(args) -> str:
         student=args.student,
         dataset=args.dataset,
         seeds=parse_seeds(args.seeds),
+        teacher_seed=args.teacher_seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FAKE
 
 from kdsurvey import cli, reproduced
 from kdsurvey.distill import config, runner
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import UnknownNameError, UsageError
-
-from conftest import FAKE
 
 QUICK = Recipe(epochs=1, batch_size=16, lr=0.05)
 
@@ -33,7 +32,11 @@ def test_plan_of_each_strategy():
     assert e.student_stage(1).teachers == (e.teacher_stage(1),) and e.teacher_stage(1).seed == 7
     takd = experiment("takd", assistant="cnn_small")
     (assistant,) = takd.student_stage(0).teachers
-    assert (assistant.method, assistant.arch, assistant.teachers) == ("hinton_kd", "cnn_small", (takd.teacher_stage(0),))
+    assert (assistant.method, assistant.arch, assistant.teachers) == (
+        "hinton_kd",
+        "cnn_small",
+        (takd.teacher_stage(0),),
+    )
     assert len(experiment("multi_teacher").student_stage(0).teachers) == 2
     assert experiment("dml").student_stage(0).teachers == ()
     with pytest.raises(UsageError, match="name a distillation method"):
