@@ -29,9 +29,9 @@ class AttentionTransfer(Method):
 
     def forward(self, x, y, index):
         pairs = paired_stages(self.student, self.teachers[0])
-        with capture(self.student, [s for s, _ in pairs]) as s:
-            logits = self.student(x)
         with capture(self.teachers[0], [t for _, t in pairs]) as t:
             self.teacher_logits(x)
+        with capture(self.student, [s for s, _ in pairs]) as s:
+            logits = self.student(x)
         at = sum(attention_loss(s[a], t[b], p=self.options["p"]) for a, b in pairs)
         return logits, {"ce": cross_entropy(logits, y), "at": self.options["at_weight"] * at}

@@ -53,9 +53,9 @@ class FitNets(Method):
         self.regressor = Regressor(s, t)
 
     def forward(self, x, y, index):
-        with capture(self.student, [self.student_layer]) as s:
-            logits = self.student(x)
         with capture(self.teachers[0], [self.teacher_layer]) as t:
             self.teacher_logits(x)
+        with capture(self.student, [self.student_layer]) as s:
+            logits = self.student(x)
         hint = hint_loss(self.regressor(s[self.student_layer]), t[self.teacher_layer])
         return logits, {"ce": cross_entropy(logits, y), "hint": self.options["hint_weight"] * hint}

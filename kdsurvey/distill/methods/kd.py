@@ -21,8 +21,8 @@ class HintonKD(Method):
     defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
 
     def forward(self, x, y, index):
+        (teacher,) = self.teacher_logits(x)[:1]  # teacher first: see Method.teacher_logits
         logits = self.student(x)
-        (teacher,) = self.teacher_logits(x)[:1]
         o = self.options
         return logits, {
             "ce": o["ce_weight"] * cross_entropy(logits, y),

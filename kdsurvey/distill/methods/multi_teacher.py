@@ -18,9 +18,10 @@ class MultiTeacherKD(Method):
     defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
 
     def forward(self, x, y, index):
+        teachers = self.teacher_logits(x)  # teacher first: see Method.teacher_logits
         logits = self.student(x)
         o = self.options
         return logits, {
             "ce": o["ce_weight"] * cross_entropy(logits, y),
-            "kd": o["kd_weight"] * multi_teacher_kd_loss(logits, self.teacher_logits(x), o["temperature"]),
+            "kd": o["kd_weight"] * multi_teacher_kd_loss(logits, teachers, o["temperature"]),
         }

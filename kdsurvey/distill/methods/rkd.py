@@ -14,10 +14,10 @@ from kdsurvey.distill.models import capture
 def embeddings(method: Method, x):
     """Student logits and the (student, teacher) pooled embeddings of a batch."""
     student, teacher = method.student, method.teachers[0]
-    with capture(student, [student.embedding_name]) as s:
-        logits = student(x)
     with capture(teacher, [teacher.embedding_name]) as t:
         method.teacher_logits(x)
+    with capture(student, [student.embedding_name]) as s:
+        logits = student(x)
     return logits, s[student.embedding_name].flatten(1), t[teacher.embedding_name].flatten(1)
 
 

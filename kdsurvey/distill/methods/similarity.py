@@ -23,9 +23,9 @@ class SimilarityPreserving(Method):
 
     def forward(self, x, y, index):
         s_name, t_name = self.student.stage_names[-1], self.teachers[0].stage_names[-1]
-        with capture(self.student, [s_name]) as s:
-            logits = self.student(x)
         with capture(self.teachers[0], [t_name]) as t:
             self.teacher_logits(x)
+        with capture(self.student, [s_name]) as s:
+            logits = self.student(x)
         sp = similarity_loss(s[s_name], t[t_name])
         return logits, {"ce": cross_entropy(logits, y), "sp": self.options["sp_weight"] * sp}
