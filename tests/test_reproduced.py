@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +113,10 @@ def test_broken_record_file_is_a_catalogue_error(data_copy):
 
 
 def test_packaged_records_are_valid_and_cover_the_suite(packaged_data):
+    """data/reproduced/ holds one record per config of the default suite, each over 3 seeds."""
     records = reproduced.load_records(packaged_data)
+    configs = Path(__file__).resolve().parents[1] / "reproductions" / "configs"
+    assert {rec["method"] for rec in records} == {p.stem for p in configs.glob("*.yaml")}
     for rec in records:
-        assert len(rec["seeds"]) >= 3 and rec["dataset"] == "fashion-mnist-subset"
+        assert len(rec["seeds"]) == 3 and rec["dataset"] == "fashion-mnist-subset"
+        assert rec["device"] == "cpu" and rec["git_commit"]
