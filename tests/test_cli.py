@@ -129,7 +129,8 @@ def test_every_table_in_every_format(capsys, table, fmt):
     else:
         rows = list(csv.reader(io.StringIO(out)))
         assert len({len(r) for r in rows}) == 1
-        expected = {"1": 14, "2": 13, "metric": 27, "methods": 66, "stability": 5}
+        records = len(catalogue.results(source="reproduced"))
+        expected = {"1": 14, "2": 13, "metric": 27 + records, "methods": 66, "stability": 5, "reproduced": records}
         if table in expected:
             assert len(rows) == expected[table] + 1
 
@@ -144,7 +145,7 @@ def test_tables_alpha_ranks_the_metric_table(capsys):
 
 
 def test_metric_ranks_at_alpha(capsys):
-    rc, out, err = run(capsys, "metric", "--alpha", "0.25", "--format", "csv")
+    rc, out, err = run(capsys, "metric", "--alpha", "0.25", "--format", "csv", "--source", "reported")
     assert rc == 0 and err == ""
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 27
@@ -557,3 +558,13 @@ def test_reproduce_without_torch_says_how_to_install(tmp_path):
     assert (
         done.stderr == "kdsurvey: error: reproductions need PyTorch; install it with: pip install 'kdsurvey[torch]'\n"
     )
+
+
+def test_metric_source_selects_rows(capsys):
+    rows = {}
+    for source in ("reported", "reproduced", "all"):
+        rc, out, err = run(capsys, "metric", "--format", "csv", "--source", source)
+        assert rc == 0 and err == ""
+        rows[source] = {r["Row"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows["reported"] | rows["reproduced"] == rows["all"] and not rows["reported"] & rows["reproduced"]
+    assert all(r.startswith("R-") for r in rows["reproduced"]) and len(rows["reported"]) == 27

@@ -14,7 +14,7 @@ from kdsurvey.metric import from_reductions
 
 
 def test_metric_table_ranks_scored_rows_first():
-    frame = tables.metric_table(alpha=0.5).frame
+    frame = tables.metric_table(catalogue.load(), alpha=0.5).frame  # the survey's rows only
     ranks = frame["Rank (α=0.5)"].tolist()
     assert ranks[:17] == [str(i) for i in range(1, 18)]
     assert ranks[17:] == ["–"] * 10
@@ -23,8 +23,9 @@ def test_metric_table_ranks_scored_rows_first():
 
 
 def test_metric_table_values_are_the_metric_of_each_row():
-    cat = catalogue.load().set_index("row_id")
+    cat = catalogue.results().set_index("row_id")  # reported and reproduced rows
     frame = tables.metric_table(alpha=0.3).frame.set_index("Row")
+    assert set(frame.index) == set(cat.index)
     assert list(frame.columns).count("D(α=0.3)") == 1  # the ranking alpha is added to the defaults
     for alpha in (0.25, 0.3, 0.5, 0.75):
         expected = from_reductions(
