@@ -14,17 +14,27 @@ from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.errors import UsageError
 
 
-def build_peers(method: Method) -> nn.ModuleList:
-    count, arch = method.options["peers"], method.options["peer_arch"]
-    if not isinstance(count, int) or count < 2:
-        raise UsageError(f"method {method.name!r}: peers must be an integer >= 2, got {count!r}")
-    if method.make_model is None:
-        raise UsageError(f"method {method.name!r} builds peer models and needs make_model")
-    return nn.ModuleList(method.make_model(arch) for _ in range(count - 1))
+class PeerMethod(Method):
+    """An online method over peers: the student is peer 0, `others` are fresh models of `peer_arch`."""
+
+    def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
+        super().__init__(student, teachers, sample, make_model, **options)
+        count, arch = self.options["peers"], self.options["peer_arch"]
+        if not isinstance(count, int) or count < 2:
+            raise UsageError(f"method {self.name!r}: peers must be an integer >= 2, got {count!r}")
+        if make_model is None:
+            raise UsageError(f"method {self.name!r} builds peer models and needs make_model")
+        self.others = nn.ModuleList(make_model(arch) for _ in range(count - 1))
+
+    def evaluated(self):
+        return {"student": self.student} | {f"peer{i + 1}": peer for i, peer in enumerate(self.others)}
+
+    def peer_logits(self, x):
+        return [self.student(x)] + [peer(x) for peer in self.others]
 
 
 @register
-class DeepMutualLearning(Method):
+class DeepMutualLearning(PeerMethod):
     name = "dml"
     title = "Deep mutual learning"
     knowledge = "response"
@@ -32,15 +42,8 @@ class DeepMutualLearning(Method):
     reference = "zhang2018deep"
     defaults = {"peers": 2, "peer_arch": None, "temperature": 1.0, "mimicry_weight": 1.0}
 
-    def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
-        super().__init__(student, teachers, sample, make_model, **options)
-        self.others = build_peers(self)
-
-    def evaluated(self):
-        return {"student": self.student} | {f"peer{i + 1}": peer for i, peer in enumerate(self.others)}
-
     def forward(self, x, y, index):
-        logits = [self.student(x)] + [peer(x) for peer in self.others]
+        logits = self.peer_logits(x)
         o = self.options
         return logits[0], {
             "ce": sum(cross_entropy(z, y) for z in logits),
