@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from kdsurvey.distill import data as datamod
+from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.methods import Method
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import KdSurveyError, UsageError
@@ -227,8 +227,7 @@ def _bar(iterable, show: bool, description: str):
 
 
 def save_checkpoint(path: Path, method: Method, optimizer, epochs_done: int, history, fingerprint: str) -> None:
-    """Write atomically (temporary file + rename), so a run killed mid-write keeps the previous one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically, so a run killed mid-write keeps the previous checkpoint."""
     state = {
         "format": CHECKPOINT_FORMAT,
         "fingerprint": fingerprint,
@@ -237,12 +236,7 @@ def save_checkpoint(path: Path, method: Method, optimizer, epochs_done: int, his
         "optimizer": optimizer.state_dict(),
         "history": history,
     }
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the folder
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def read_checkpoint(path: Path, fingerprint: str) -> dict | None:

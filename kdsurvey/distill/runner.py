@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import torch.distributed as dist
 from kdsurvey.distill import data as datamod
 from kdsurvey.distill import methods as methodreg
 from kdsurvey.distill import models
+from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.engine import Fit, fit, from_rank0, resolve_device, world
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import UsageError
@@ -246,17 +245,6 @@ class Runner:
     def _say(self, line: str) -> None:
         if self.log is not None and world()[0] == 0:
             self.log(line)
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call write(tmp) then rename tmp onto path: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the folder
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from kdsurvey.distill.models._layout import GlobalAvgPool, describe
-from kdsurvey.distill.models._registry import MODELS
+from kdsurvey.distill.models._registry import register_builder
 
 NARROW = (16, 16, 32, 64)  # stem, stage 1, stage 2, stage 3
 WIDE = (32, 64, 128, 256)  # the "x4" variants
@@ -90,12 +90,11 @@ def _build(depth: int, widths: tuple[int, int, int, int], num_classes: int, in_c
 
 
 def _register(name: str, depth: int, widths: tuple[int, int, int, int]) -> None:
-    def builder(num_classes: int, in_channels: int = 3) -> nn.Module:
-        return _build(depth, widths, num_classes, in_channels)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"CIFAR ResNet-{depth} with widths {widths}."
-    MODELS.register(name)(builder)
+    register_builder(
+        name,
+        f"CIFAR ResNet-{depth} with widths {widths}.",
+        lambda num_classes, in_channels: _build(depth, widths, num_classes, in_channels),
+    )
 
 
 for _depth in (8, 14, 20, 32, 44, 56, 110):

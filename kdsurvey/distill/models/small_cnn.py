@@ -17,7 +17,7 @@ from collections import OrderedDict
 from torch import nn
 
 from kdsurvey.distill.models._layout import GlobalAvgPool, describe
-from kdsurvey.distill.models._registry import MODELS
+from kdsurvey.distill.models._registry import register_builder
 from kdsurvey.distill.models.cifar_resnet import init_weights
 
 # name -> (width of each stage, conv blocks in each stage)
@@ -66,22 +66,19 @@ class SmallCNN(nn.Module):
         return self.fc(self.avgpool(self.stage3(self.stage2(self.stage1(x)))))
 
 
-def _register(name: str) -> None:
-    widths, blocks = SIZES[name]
-
-    def builder(num_classes: int, in_channels: int = 3) -> nn.Module:
-        return describe(
-            SmallCNN(widths, blocks, num_classes, in_channels),
-            sequence=("stage1", "stage2", "stage3", "avgpool", "fc"),
-            stage_names=("stage1", "stage2", "stage3"),
-            embedding_name="avgpool",
-            classifier_name="fc",
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"Small CNN, stage widths {widths}, conv blocks per stage {blocks}."
-    MODELS.register(name)(builder)
+def _build(widths, blocks, num_classes: int, in_channels: int) -> nn.Module:
+    return describe(
+        SmallCNN(widths, blocks, num_classes, in_channels),
+        sequence=("stage1", "stage2", "stage3", "avgpool", "fc"),
+        stage_names=("stage1", "stage2", "stage3"),
+        embedding_name="avgpool",
+        classifier_name="fc",
+    )
 
 
-for _name in SIZES:
-    _register(_name)
+for _name, (_widths, _blocks) in SIZES.items():
+    register_builder(
+        _name,
+        f"Small CNN, stage widths {_widths}, conv blocks per stage {_blocks}.",
+        lambda num_classes, in_channels, w=_widths, b=_blocks: _build(w, b, num_classes, in_channels),
+    )

@@ -12,7 +12,7 @@ import math
 from torch import nn
 
 from kdsurvey.distill.models._layout import GlobalAvgPool, describe
-from kdsurvey.distill.models._registry import MODELS
+from kdsurvey.distill.models._registry import register_builder
 
 
 class PreActBlock(nn.Module):
@@ -87,22 +87,19 @@ class WideResNet(nn.Module):
         return self.fc(self.avgpool(self.relu(self.bn1(x))))
 
 
-def _register(depth: int, widen: int) -> None:
-    name = f"wrn_{depth}_{widen}"
-
-    def builder(num_classes: int, in_channels: int = 3) -> nn.Module:
-        return describe(
-            WideResNet(depth, widen, num_classes, in_channels),
-            sequence=("conv1", "block1", "block2", "block3", "bn1", "relu", "avgpool", "fc"),
-            stage_names=("block1", "block2", "block3"),
-            embedding_name="avgpool",
-            classifier_name="fc",
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"WRN-{depth}-{widen}."
-    MODELS.register(name)(builder)
+def _build(depth: int, widen: int, num_classes: int, in_channels: int) -> nn.Module:
+    return describe(
+        WideResNet(depth, widen, num_classes, in_channels),
+        sequence=("conv1", "block1", "block2", "block3", "bn1", "relu", "avgpool", "fc"),
+        stage_names=("block1", "block2", "block3"),
+        embedding_name="avgpool",
+        classifier_name="fc",
+    )
 
 
 for _depth, _widen in ((16, 1), (16, 2), (40, 1), (40, 2)):
-    _register(_depth, _widen)
+    register_builder(
+        f"wrn_{_depth}_{_widen}",
+        f"WRN-{_depth}-{_widen}.",
+        lambda num_classes, in_channels, d=_depth, k=_widen: _build(d, k, num_classes, in_channels),
+    )
