@@ -100,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default ./kdsurvey-report)")  # fmt: skip
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric is ranked at (default 0.5)")
 
+    p = sub.add_parser("notebooks", help="list the notebooks, or re-execute them and store their outputs",
+                       description="List notebooks/*.ipynb. With --refresh, run every notebook top to bottom in a "
+                       "fresh kernel (nbclient) and store the new outputs, the references `pytest --nbval` "
+                       "compares against; the files are written only when every notebook ran. Needs the "
+                       "notebooks extra (pip install 'kdsurvey[notebooks]').")  # fmt: skip
+    p.add_argument("--refresh", action="store_true", help="re-execute and re-save every notebook")
+    p.add_argument("--dir", type=Path, default=Path("notebooks"), metavar="DIR",
+                   help="the notebooks folder (default ./notebooks)")  # fmt: skip
+    p.add_argument("--timeout", type=int, default=600, metavar="S", help="per-cell time limit (default 600 s)")
+
     p = sub.add_parser("reproduce", help="re-run a distillation technique (needs the torch extra)",
                        description="Train the teacher, the baseline student and the distilled student over "
                        "several seeds and write a result record (JSON) to OUT. Trained stages are kept under "
@@ -169,6 +179,13 @@ def _run(args) -> str:
         from kdsurvey import report
 
         return f"report written to {report.write(args.out, alpha=args.alpha, data=args.data)}/index.md\n"
+    if args.command == "notebooks":
+        from kdsurvey import notebooks
+
+        if not args.refresh:
+            return "".join(f"{path}\n" for path in notebooks.find(args.dir))
+        done = notebooks.refresh(args.dir, args.timeout, log=lambda line: print(line, file=sys.stderr))
+        return "".join(f"refreshed {path}\n" for path in done)
     if args.command == "reproduce":
         from kdsurvey.distill import reproduce  # needs torch: a clear error without it
 

@@ -4,6 +4,7 @@
     DIR/tables/NAME.{md,tex,csv}
     DIR/figures/NAME.{png,pdf}
     DIR/references.bib          every reference the tables cite, the survey first
+    DIR/macros.tex              one LaTeX macro per quotable figure (kdsurvey.macros)
 
 The folder is built beside DIR and swapped in only when complete (kdsurvey.outputs).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kdsurvey import __version__, catalogue, plots, references, reproduced, tables
+from kdsurvey import __version__, catalogue, macros, plots, references, reproduced, tables
 from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
@@ -57,6 +58,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
         "tables": built,
         "figures": figures,
         "bibtex": bib.bibtex(references.table_keys("all", root)),
+        "macros": macros.build(alpha, root),
         "frame": frame,
         "inputs": _inputs(root),
     }
@@ -75,6 +77,7 @@ def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -
         for name, fig in content["figures"].items():
             plots.save(fig, folder / "figures" / name)
         (folder / "references.bib").write_text(content["bibtex"], encoding="utf-8")
+        (folder / "macros.tex").write_text(content["macros"], encoding="utf-8")
         (folder / "index.md").write_text(_index(content, alpha), encoding="utf-8")
     return out
 
@@ -112,7 +115,9 @@ def _index(content: dict, alpha: float) -> str:
         "(1 - student accuracy / teacher accuracy); lower is better.",
         "",
         "Every table is also in `tables/` as Markdown, LaTeX (booktabs; cite keys from references.bib) and CSV; "
-        "every figure in `figures/` as PNG and PDF.",
+        "every figure in `figures/` as PNG and PDF. [macros.tex](macros.tex) defines one LaTeX macro per figure a "
+        "paper may quote (each result's metric at this alpha, each reproduced mean and interval), each with a "
+        "comment naming its source row: `\\input{macros}` and write `\\kdsMetricTabOneRowFour` instead of a number.",
         "",
     ]
     for name in TABLE_ORDER:
