@@ -68,8 +68,10 @@ def tradeoff(frame: pd.DataFrame | None = None, alpha: float = 0.5, levels=ISO_L
             marker=STRATEGY_MARKERS.get(row["strategy"], "s"), s=55,
             facecolors=colour if reported else "none", edgecolors=colour, zorder=3,
         )  # fmt: skip
-        ax.annotate(row["row_id"], (row["size_reduction_pct"], row["accuracy_reduction_pct"]),
-                    xytext=(4, 3), textcoords="offset points", fontsize=7)  # fmt: skip
+        if reported:
+            ax.annotate(row["row_id"], (row["size_reduction_pct"], row["accuracy_reduction_pct"]),
+                        xytext=(4, 3), textcoords="offset points", fontsize=7)  # fmt: skip
+    _label_column(ax, data[data["source"] != "reported"], gap=0.03 * (yhi - ylo))
     front = analysis.pareto_front(data)
     if len(front):
         ax.plot(front["size_reduction_pct"], front["accuracy_reduction_pct"], color="crimson", lw=1.2,
@@ -80,7 +82,8 @@ def tradeoff(frame: pd.DataFrame | None = None, alpha: float = 0.5, levels=ISO_L
     ax.invert_xaxis()
     ax.set_xlabel("Reduction in size (%)  [1 - student size / teacher size]")
     ax.set_ylabel("Reduction in accuracy (%)  [negative: student beats teacher]")
-    ax.set_title(f"Surveyed results: size vs accuracy, iso-metric lines at α = {alpha:g}")
+    what = "Surveyed and reproduced results" if (data["source"] != "reported").any() else "Surveyed results"
+    ax.set_title(f"{what}: size vs accuracy, iso-metric lines at α = {alpha:g}")
     handles = [
         Line2D([], [], marker="o", ls="", color=TABLE_COLOURS[1], label="Table 1 (soft labels)"),
         Line2D([], [], marker="o", ls="", color=TABLE_COLOURS[2], label="Table 2 (other knowledge)"),
@@ -93,6 +96,20 @@ def tradeoff(frame: pd.DataFrame | None = None, alpha: float = 0.5, levels=ISO_L
         handles.insert(2, Line2D([], [], marker="o", ls="", mfc="none", color="tab:green", label="reproduced"))
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     return fig
+
+
+def _label_column(ax, rows: pd.DataFrame, gap: float) -> None:
+    """Labels of reproduced results, which share one size reduction and so pile up: stacked in a column
+    beside the points, at least `gap` apart, each joined to its point by a thin line."""
+    rows = rows.sort_values("accuracy_reduction_pct", kind="stable")
+    placed: list[float] = []
+    for y in rows["accuracy_reduction_pct"]:
+        placed.append(y if not placed else max(y, placed[-1] + gap))
+    shift = max(0.0, placed[-1] - rows["accuracy_reduction_pct"].max()) / 2 if placed else 0.0
+    for (_, row), y in zip(rows.iterrows(), placed):
+        x = row["size_reduction_pct"]
+        ax.annotate(row["row_id"], (x, row["accuracy_reduction_pct"]), xytext=(x - 14, y - shift), fontsize=7,
+                    va="center", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})  # fmt: skip
 
 
 def alpha_sensitivity(frame: pd.DataFrame | None = None, alphas=None) -> Figure:
