@@ -424,7 +424,7 @@ def test_plots_into_an_empty_folder(capsys, tmp_path):
 # -- report -----------------------------------------------------------------------------------
 
 REPORT_FILES = (
-    {"index.md", "references.bib", MARKER}
+    {"index.md", "references.bib", "macros.tex", MARKER}
     | {f"tables/{t}.{s}" for t in REPORT_TABLES for s in FORMATS.values()}
     | {f"figures/{f}.{s}" for f in FIGURES for s in ("png", "pdf")}
 )
