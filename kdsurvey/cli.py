@@ -135,7 +135,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
                    help="where stages and the record go (default ./kdsurvey-runs)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
+    _add_speed(p)
+    _add_sweep(sub)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_speed(p) -> None:
+    p.add_argument("--speed", action="append", metavar="KEY=VALUE",
+                   help="a speed switch (repeatable): teacher_cache, bf16, channels_last, fused_optimizer, "
+                   "data_on_device = true|false|auto, compile = true|false|BACKEND (default: automatic)")  # fmt: skip
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="run many experiments from one file, locally or on SLURM (needs torch)",
+                       description="Run every experiment of a sweep file (a grid of methods x pairs, and/or "
+                       "included experiment configs). Each stage is trained once, shared stages first; stages "
+                       "already under OUT/stages are skipped and interrupted ones resume. Records go to "
+                       "--records.")  # fmt: skip
+    p.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep file (e.g. reproductions/sweep.yaml)")
+    p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
+                   help="the stage store (default ./kdsurvey-runs)")  # fmt: skip
+    p.add_argument("--records", type=Path, metavar="DIR", help="where the records go (default: --out)")
+    p.add_argument("--only", metavar="METHODS", help="comma-separated methods: run only their experiments")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="local: worker processes here; slurm: one job per stage through submitit")  # fmt: skip
+    p.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                   help="runs at once: local worker processes, or SLURM jobs queued at a time (default 1)")  # fmt: skip
+    p.add_argument("--threads", type=_positive, metavar="N", help="torch threads per run (default cores / jobs)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
+    p.add_argument("--dry-run", action="store_true", help="list what would run and what is already done")
+    p.add_argument("--quiet", action="store_true", help="no per-task lines on stderr")
+    _add_speed(p)
+    p.add_argument("--slurm-partition", metavar="NAME")
+    p.add_argument("--slurm-time", type=_positive, metavar="MIN", help="time limit per job in minutes")
+    p.add_argument("--slurm-cpus", type=_positive, metavar="N", help="CPUs per job (also its torch threads)")
+    p.add_argument("--slurm-gpus", type=_positive, metavar="N", help="GPUs per job")
+    p.add_argument("--slurm-mem", type=_positive, metavar="GB", help="memory per job")
+    p.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
+                   help="any other sbatch option, e.g. account=abc or qos=low (repeatable)")  # fmt: skip
 
 
 def _run(args) -> str:
@@ -190,6 +238,10 @@ def _run(args) -> str:
         from kdsurvey.distill import reproduce  # needs torch: a clear error without it
 
         return reproduce.command(args)
+    if args.command == "sweep":
+        from kdsurvey.distill import sweeprun  # needs torch: the same clear error as reproduce
+
+        return sweeprun.command(args)
     raise AssertionError(args.command)
 
 

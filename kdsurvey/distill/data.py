@@ -281,6 +281,10 @@ class Batches:
     out rank::world_size like DistributedSampler, so every rank takes the same number of steps and the
     ranks together cover the epoch. Eval: fixed order, ranks share it without padding (no sample counted
     twice). x is float, normalised, optionally channels_last; index holds the dataset indices of the batch.
+
+    host=True keeps the images where they are (on the CPU) for a set too large for the GPU: each batch is
+    gathered and augmented there as uint8, pinned, sent with non_blocking and normalised on the device.
+    Integer gathers and the same normalisation ops give the same batches as the device-resident path.
     """
 
     def __init__(
@@ -297,14 +301,17 @@ class Batches:
         world_size: int = 1,
         drop_last: bool = False,
         channels_last: bool = False,
+        host: bool = False,
     ) -> None:
         if batch_size < 1 or not 0 <= rank < world_size:
             raise UsageError(
                 f"need batch_size >= 1 and 0 <= rank < world_size (got {batch_size}, {rank}, {world_size})"
             )
-        self.data, self.info, self.batch_size, self.train = data.to(device), info, batch_size, train
+        self.data, self.info, self.batch_size, self.train = data if host else data.to(device), info, batch_size, train
         self.drop_last, self.channels_last = drop_last, channels_last
+        target = torch.device(device)
         device = self.data.images.device
+        self._send = target if host and target.type != device.type else None  # where batches go, if elsewhere
         n = len(data)
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         self._offsets = self._flip = None
@@ -318,8 +325,9 @@ class Batches:
         else:
             order = torch.arange(n)
         self.order = order[rank::world_size].to(device)
-        std = torch.tensor(info.std, device=device).view(1, -1, 1, 1)
-        self._scale, self._shift_mean = 1 / (255 * std), torch.tensor(info.mean, device=device).view(1, -1, 1, 1) / std
+        norm_on = self._send or device
+        std = torch.tensor(info.std, device=norm_on).view(1, -1, 1, 1)
+        self._scale, self._shift_mean = 1 / (255 * std), torch.tensor(info.mean, device=norm_on).view(1, -1, 1, 1) / std
 
     def __len__(self) -> int:
         n = len(self.order)
@@ -328,7 +336,7 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         for i in range(len(self)):
             index = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield self.prepare(index), self.data.labels[index], index
+            yield self.prepare(index), self._moved(self.data.labels[index]), self._moved(index)
 
     def prepare(self, index: Tensor) -> Tensor:
         """Dataset indices -> the batch as the model sees it (augmented when training)."""
@@ -336,8 +344,15 @@ class Batches:
         x = self.data.images[index]
         if self.train and self.info.augmentation != "none":
             x = self._augment(x, index)
+        x = self._moved(x)
         x = x.float().mul_(self._scale).sub_(self._shift_mean)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _moved(self, t: Tensor) -> Tensor:
+        """t itself, or (host=True) t pinned and on its way to the device without blocking."""
+        if self._send is None:
+            return t
+        return (t.pin_memory() if self._send.type == "cuda" else t).to(self._send, non_blocking=True)
 
     def _augment(self, x: Tensor, index: Tensor) -> Tensor:
         """Zero-pad, crop and flip as one gather on the device (zero padding, as torchvision's RandomCrop)."""
@@ -353,6 +368,16 @@ class Batches:
         cols = cols + dx[:, None]
         batch, chan = torch.arange(b, device=x.device), torch.arange(c, device=x.device)
         return x[batch[:, None, None, None], chan[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def fits_on(device: str | torch.device, *sets: ImageSet, share: float = 0.5) -> bool:
+    """Whether the sets fit in `share` of the device's free memory (always on the CPU): the automatic
+    choice between device-resident data and host=True batches."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return True
+    size = sum(s.images.nbytes + s.labels.nbytes for s in sets if s.images.device.type != device.type)
+    return size <= share * torch.cuda.mem_get_info(device)[0]
 
 
 batches = Batches  # the iterator is the function's result; one name for both keeps one signature

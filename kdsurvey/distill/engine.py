@@ -3,8 +3,9 @@
 One loop fits all because a method's forward returns (logits, named losses) and owns whatever it
 trains. The loop adds what every run needs: a per-epoch seed (so a resumed run replays the same
 batches and augmentations), an atomic checkpoint after every epoch that a restarted run resumes
-from, bf16 autocast and channels_last on CUDA (the CPU path stays fp32 and deterministic),
-DistributedDataParallel when launched by torchrun, and a progress bar only on a terminal.
+from, bf16 autocast and channels_last on CUDA (the CPU path stays fp32 and deterministic; `speed.Speed`
+switches these and the other speed-ups, such as the cache of `teacher_cache`), DistributedDataParallel
+when launched by torchrun, and a progress bar only on a terminal.
 
 Under DDP each rank trains on its share of every global batch (batch_size // world size) and gradients
 are averaged, so parameters stay identical across ranks. BatchNorm stays per rank: its batch statistics
@@ -24,8 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +37,8 @@ from kdsurvey.distill import data as datamod
 from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.methods import Method
 from kdsurvey.distill.recipe import Recipe
+from kdsurvey.distill.speed import Speed
+from kdsurvey.distill.teacher_cache import TeacherCache, cache_key, compute
 from kdsurvey.errors import KdSurveyError, UsageError
 
 CHECKPOINT_FORMAT = 1
@@ -114,26 +116,49 @@ def fit(
     fingerprint: str = "",
     progress: bool = False,
     on_epoch_end: Callable[[int], None] | None = None,
+    speed: Speed | None = None,
+    teacher_cache: TeacherCache | None = None,
+    data_seed: int | None = None,
 ) -> Fit:
     """Train `method` for `recipe.epochs` and evaluate its models on the test split.
 
     With `checkpoint`, the state after each epoch is written there atomically and a later call with
     the same `fingerprint` resumes after the last finished epoch; a checkpoint with another
-    fingerprint is refused rather than silently mixed into a different run.
+    fingerprint is refused rather than silently mixed into a different run. `speed` holds the speed
+    switches (default: automatic); with `teacher_cache` a method that needs only its teachers' outputs
+    takes them from the cache. `data_seed` seeds the batch order and augmentation instead of `seed`, so
+    students of several seeds can see one data stream (and share one cache) while `seed` varies the rest.
     """
     rank, size = world()
     if recipe.batch_size % size:
         raise UsageError(f"batch size {recipe.batch_size} does not split evenly over {size} processes")
     cuda = device.type == "cuda"
+    speed = (speed or Speed()).resolve(device)
+    stream = seed if data_seed is None else data_seed
     method.to(device)
-    if cuda:
+    if speed.channels_last:
         method.to(memory_format=torch.channels_last)
-    train_set, info = splits.train.to(device), splits.info
-    method.context.labels = train_set.labels
+    if speed.compile:
+        method.student.compile(backend=speed.compile)  # in place: state_dict keys stay the same
+    on_device = speed.data_on_device
+    if on_device is None:
+        on_device = datamod.fits_on(device, splits.train, splits.test)
+    speed = replace(speed, data_on_device=on_device)
+    train_set, info = splits.train.to(device) if on_device else splits.train, splits.info
+    method.context.labels = train_set.labels.to(device)
+    method.context.teacher_outputs = None
+    key = None
+    if teacher_cache is not None:
+        if not method.teacher_outputs_only:
+            raise UsageError(f"method {method.name!r} needs more of its teachers than their outputs; it cannot use "
+                             "a teacher cache")  # fmt: skip
+        key = cache_key(method.teachers, splits, seed=stream, batch_size=recipe.batch_size // size, rank=rank,
+                        world_size=size, speed=speed, device=device)  # fmt: skip
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
-        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov
-    )
+        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
+        fused=True if speed.fused_optimizer else None,
+    )  # fmt: skip
     start, history = 0, []
     state = from_rank0(lambda: read_checkpoint(checkpoint, fingerprint)) if checkpoint is not None else None
     if state is not None:
@@ -151,12 +176,18 @@ def fit(
         method.train()
         totals, seen = {}, 0
         loader = datamod.batches(
-            train_set, info, recipe.batch_size // size, train=True, seed=seed, epoch=epoch,
-            device=device, rank=rank, world_size=size, channels_last=cuda,
+            train_set, info, recipe.batch_size // size, train=True, seed=stream, epoch=epoch,
+            device=device, rank=rank, world_size=size, channels_last=speed.channels_last, host=not on_device,
         )  # fmt: skip
         method.context.prepare = loader.prepare  # the same augmentation for extra samples (CS-KD partners)
+        if key is not None:  # the teachers over exactly these batches, or that table stored earlier
+            method.context.teacher_outputs = teacher_cache.outputs(
+                key, epoch, (len(method.teachers), len(train_set)),
+                lambda loader=loader: compute(method.teachers, loader, len(train_set), lambda: speed.autocast(device)),
+                device, disk=size == 1,  # under torchrun OUT is on rank 0 only: each rank keeps its own
+            )  # fmt: skip
         for x, y, index in _bar(loader, progress and rank == 0, f"epoch {epoch + 1}/{recipe.epochs}"):
-            with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext():
+            with speed.autocast(device):
                 _, losses = model(x, y, index)
             loss = sum(losses.values())
             if not torch.isfinite(loss):
@@ -179,8 +210,10 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
     wall = time.perf_counter() - began
+    method.context.teacher_outputs = None
     accuracy = {
-        name: evaluate(m, splits.test, info, device, recipe.eval_batch_size) for name, m in method.evaluated().items()
+        name: evaluate(m, splits.test, info, device, recipe.eval_batch_size, speed)
+        for name, m in method.evaluated().items()
     }
     return Fit(accuracy, history, wall, start)
 
@@ -199,14 +232,19 @@ class TrainingDiverged(KdSurveyError, FloatingPointError):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, test_set, info, device: torch.device, batch_size: int = 1000) -> float:
-    """Top-1 accuracy in percent on the whole test split, in eval mode (fp32 on CPU, bf16 on CUDA)."""
+def evaluate(
+    model: nn.Module, test_set, info, device: torch.device, batch_size: int = 1000, speed: Speed | None = None
+) -> float:
+    """Top-1 accuracy in percent on the whole test split, in eval mode (by default fp32 on CPU, bf16 on CUDA)."""
     was_training = model.training
     model.eval()
-    cuda = device.type == "cuda"
+    speed = (speed or Speed()).resolve(device)
     correct = total = 0
-    for x, y, _ in datamod.batches(test_set, info, batch_size, train=False, device=device, channels_last=cuda):
-        with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext():
+    for x, y, _ in datamod.batches(
+        test_set, info, batch_size, train=False, device=device, channels_last=speed.channels_last,
+        host=speed.data_on_device is False,
+    ):  # fmt: skip
+        with speed.autocast(device):
             logits = model(x)
         correct += int((logits.argmax(dim=1) == y).sum())
         total += len(y)

@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 from kdsurvey.distill import config, data, methods, models, runner
 from kdsurvey.distill import results as resultsmod
+from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import UsageError
 
 
@@ -76,6 +77,7 @@ def command(args) -> str:
         lr=args.lr,
         options=options,
     )
+    speed = Speed.from_pairs(args.speed)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and args.device.startswith("cuda:"):
         raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
@@ -88,6 +90,7 @@ def command(args) -> str:
         record = runner.run(
             experiment, args.out, device=device, data_dir=args.data_dir, download=args.download,
             progress=not args.quiet, log=None if args.quiet else lambda line: print(line, file=sys.stderr),
+            speed=speed,
         )  # fmt: skip
         rank = dist.get_rank() if distributed else 0
         if rank != 0:

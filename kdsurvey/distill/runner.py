@@ -11,6 +11,10 @@ ranks what it found (`engine.from_rank0`), so no rank reads a stage before it is
 agree on train-or-load, and `OUT` need only be on rank 0's disk. Files are written to a temporary name
 and renamed, so jobs sharing `OUT` may train the same stage at once: both do the work, neither
 corrupts the other's files, and the last rename of each file wins (same configuration either way).
+
+A Runner trains with one `Speed`; the switches of it that change numbers are stamped into every stage
+it obtains (only those that differ from the device's default, so default keys stay as they were). With
+`Speed(teacher_cache=True)`, methods that need only teacher outputs share them through `OUT/cache/`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ from kdsurvey.distill import models
 from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.engine import Fit, fit, from_rank0, resolve_device, world
 from kdsurvey.distill.recipe import Recipe
+from kdsurvey.distill.speed import Speed
+from kdsurvey.distill.teacher_cache import TeacherCache
 from kdsurvey.errors import UsageError
 
 
@@ -43,9 +49,11 @@ class Stage:
     seed: int
     teachers: tuple[Stage, ...] = ()
     options: tuple[tuple[str, Any], ...] = ()
+    data_seed: int | None = None  # seeds batch order and augmentation instead of `seed` when set
+    speed: tuple[tuple[str, Any], ...] = ()  # numeric speed switches that differ from the default
 
     def describe(self) -> dict:
-        return {
+        described = {
             "method": self.method,
             "arch": self.arch,
             "dataset": self.dataset,
@@ -54,6 +62,11 @@ class Stage:
             "teachers": [t.describe() for t in self.teachers],
             "options": dict(self.options),
         }
+        if self.data_seed is not None:  # only when set, so that keys without it stay as they were
+            described["data_seed"] = self.data_seed
+        if self.speed:
+            described["speed"] = dict(self.speed)
+        return described
 
     @property
     def key(self) -> str:
@@ -62,6 +75,12 @@ class Stage:
     @property
     def label(self) -> str:
         return f"{self.arch}-{self.method}-seed{self.seed}-{self.key}"
+
+
+def stamp(stage: Stage, speed: Speed, device: torch.device) -> Stage:
+    """`stage` and its teachers as trained with `speed` on `device`: the numeric switches in the key."""
+    teachers = tuple(stamp(t, speed, device) for t in stage.teachers)
+    return replace(stage, teachers=teachers, speed=speed.numerics(device))
 
 
 def canonical_hash(value) -> str:
@@ -83,6 +102,7 @@ class Experiment:
     teacher_recipe: Recipe | None = None
     teacher_seed: int | None = None  # one teacher for every seed (RepDistiller's practice) instead of one per seed
     options: dict[str, Any] = field(default_factory=dict)
+    data_seed: int | None = None  # one data stream for every seed (seeds vary the initialisation only)
 
     def __post_init__(self):
         self.seeds = tuple(self.seeds)
@@ -91,9 +111,10 @@ class Experiment:
             raise UsageError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise UsageError(f"seeds must be non-negative integers, got {list(self.seeds)}")
-        t = self.teacher_seed
-        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 0):
-            raise UsageError(f"teacher_seed must be a non-negative integer or absent, got {t!r}")
+        for name in ("teacher_seed", "data_seed"):
+            t = getattr(self, name)
+            if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 0):
+                raise UsageError(f"{name} must be a non-negative integer or absent, got {t!r}")
         if methodreg.get(self.method).name == "ce":  # unknown method -> UnknownNameError
             raise UsageError("'ce' trains the teacher and the baseline of every experiment; name a distillation method")
         for arch in (self.teacher, self.student, self.assistant, *self.extra_teachers):
@@ -102,7 +123,7 @@ class Experiment:
         datamod.DATASETS.get(self.dataset.partition(":")[0])  # unknown data set -> UnknownNameError
 
     def describe(self) -> dict:
-        return {
+        described = {
             "method": self.method,
             "teacher": self.teacher,
             "student": self.student,
@@ -115,6 +136,9 @@ class Experiment:
             "teacher_seed": self.teacher_seed,
             "options": self.options,
         }
+        if self.data_seed is not None:  # only when set: records without it keep their config hash
+            described["data_seed"] = self.data_seed
+        return described
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -127,7 +151,7 @@ class Experiment:
         return self._trained_alone(self.teacher, seed)
 
     def baseline_stage(self, seed: int) -> Stage:
-        return Stage("ce", self.student, self.dataset, self.recipe, seed)
+        return Stage("ce", self.student, self.dataset, self.recipe, seed, data_seed=self.data_seed)
 
     def student_stage(self, seed: int) -> Stage:
         cls = methodreg.get(self.method)
@@ -142,7 +166,7 @@ class Experiment:
             teachers = (self.teacher_stage(seed),)
         else:
             teachers = ()
-        return Stage(cls.name, self.student, self.dataset, self.recipe, seed, teachers, options)
+        return Stage(cls.name, self.student, self.dataset, self.recipe, seed, teachers, options, self.data_seed)
 
 
 class Store:
@@ -179,7 +203,9 @@ class Runner:
     download: bool = False
     progress: bool = False
     log: Any = None  # callable(str) for one line per stage, or None
+    speed: Speed = field(default_factory=Speed)
     _splits: dict = field(default_factory=dict)
+    _cache: TeacherCache | None = None  # made on first use, shared by every stage this runner trains
 
     def splits(self, name: str):
         if name not in self._splits:
@@ -197,8 +223,17 @@ class Runner:
         info = self.splits(dataset).info
         return models.build(arch, info.num_classes, info.in_channels)
 
+    def stamp(self, stage: Stage) -> Stage:
+        return stamp(stage, self.speed, self.device)
+
+    def teacher_cache(self) -> TeacherCache:
+        if self._cache is None:
+            self._cache = TeacherCache(self.store.root / "cache")
+        return self._cache
+
     def obtain(self, stage: Stage) -> tuple[torch.nn.Module, dict]:
         """The trained network of `stage` (frozen, on the device) and its stored result."""
+        stage = self.stamp(stage)
         weights, result = self.store.weights(stage), self.store.result(stage)
         stored = from_rank0(lambda: self.store.read(stage))
         if stored is not None:
@@ -221,9 +256,11 @@ class Runner:
             **dict(stage.options),
         )
         self._say(f"training {stage.label} on {self.device}")
+        cache = self.teacher_cache() if self.speed.teacher_cache and cls.teacher_outputs_only else None
         outcome: Fit = fit(
             method, splits, stage.recipe, seed=stage.seed, device=self.device,
             checkpoint=self.store.checkpoint(stage), fingerprint=stage.key, progress=self.progress,
+            speed=self.speed, teacher_cache=cache, data_seed=stage.data_seed,
         )  # fmt: skip
         record = {
             "stage": stage.describe(),
@@ -248,12 +285,13 @@ class Runner:
 
 
 def run(
-    experiment: Experiment, out: Path, *, device: str = "auto", data_dir=None, download=False, progress=False, log=None
-) -> dict:
+    experiment: Experiment, out: Path, *, device: str = "auto", data_dir=None, download=False, progress=False, log=None,
+    speed: Speed | None = None,
+) -> dict:  # fmt: skip
     """Run every seed of `experiment` and return its result record (see `kdsurvey.distill.results`)."""
     from kdsurvey.distill import results
 
-    runner = Runner(Store(Path(out)), resolve_device(device), data_dir, download, progress, log)
+    runner = Runner(Store(Path(out)), resolve_device(device), data_dir, download, progress, log, speed or Speed())
     began = time.perf_counter()
     per_seed = []
     for seed in experiment.seeds:

@@ -131,6 +131,16 @@ def test_cli_reproduce_end_to_end(capsys, tmp_path):
     reproduced.check_record(json.loads(path.read_text()), str(path))
 
 
+def test_cli_reproduce_with_the_teacher_cache_matches_without(capsys, tmp_path):
+    argv = ["reproduce", "hinton_kd", "--dataset", FAKE, "--teacher", "cnn_medium", "--epochs", "1",
+            "--batch-size", "16", "--seeds", "0", "--device", "cpu", "--quiet"]  # fmt: skip
+    assert run_cli(capsys, *argv, "--out", tmp_path / "plain")[0] == 0
+    assert run_cli(capsys, *argv, "--out", tmp_path / "cached", "--speed", "teacher_cache=true")[0] == 0
+    assert any((tmp_path / "cached" / "cache").iterdir()) and not (tmp_path / "plain" / "cache").exists()
+    plain, cached = (json.loads(next((tmp_path / d).glob("*.json")).read_text()) for d in ("plain", "cached"))
+    assert plain["accuracy"] == cached["accuracy"]  # the cache changes the cost, not the numbers
+
+
 def test_cli_list(capsys):
     rc, out, _ = run_cli(capsys, "reproduce", "--list")
     assert rc == 0 and "hinton_kd" in out and "resnet32x4" in out and "fashion-mnist-subset" in out
@@ -146,6 +156,7 @@ def test_cli_list(capsys):
         (["reproduce", "hinton_kd", "--dataset", "mnist", "--data-dir", "/nonexistent/kd"], "--download"),
         (["reproduce", "hinton_kd", "--config", "/nonexistent/x.yaml"], "does not exist"),
         (["reproduce", "hinton_kd", "--epochs", "0"], "epochs must be a positive integer"),
+        (["reproduce", "hinton_kd", "--speed", "compile=nosuchbackend"], "compile backend 'nosuchbackend' is unknown"),
     ],
 )
 def test_cli_reproduce_errors(capsys, tmp_path, argv, message):

@@ -26,6 +26,7 @@ class Context:
 
     labels: Tensor | None = None  # training labels, on the device
     prepare: Callable[[Tensor], Tensor] | None = None  # dataset indices -> augmented, normalised batch
+    teacher_outputs: Tensor | None = None  # (teachers, dataset size, classes) this epoch, from a teacher cache
 
 
 class Method(nn.Module):
@@ -37,6 +38,7 @@ class Method(nn.Module):
     strategy: ClassVar[str]  # "offline" | "online" | "self" | "none"
     reference: ClassVar[str | None] = None  # BibTeX key of the paper
     teachers_needed: ClassVar[int] = 0  # how many trained teachers the method takes
+    teacher_outputs_only: ClassVar[bool] = False  # uses its teachers only via teacher_logits(x, index): cacheable
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(
@@ -78,11 +80,15 @@ class Method(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def teacher_logits(self, x: Tensor) -> list[Tensor]:
+    def teacher_logits(self, x: Tensor, index: Tensor | None = None) -> list[Tensor]:
         """The frozen teachers' logits. Methods call this before the student's forward: the other way
         round, the teacher's large temporaries are freed on top of the student's saved activations and
         the allocator returns that memory to the OS every step (6-10% slower on the CPU, measured in
-        benchmarks/RESULTS.md); the values are the same either way."""
+        benchmarks/RESULTS.md); the values are the same either way. Given the batch's dataset `index`
+        while the engine holds a teacher cache for this epoch, the rows come from it (same values)."""
+        table = self.context.teacher_outputs
+        if table is not None and index is not None:
+            return list(table[:, index.to(table.device)])
         return [teacher(x) for teacher in self._teachers]
 
 

@@ -18,10 +18,11 @@ class HintonKD(Method):
     strategy = "offline"
     reference = "hinton2015distilling"
     teachers_needed = 1
+    teacher_outputs_only = True
     defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
 
     def forward(self, x, y, index):
-        (teacher,) = self.teacher_logits(x)[:1]  # teacher first: see Method.teacher_logits
+        (teacher,) = self.teacher_logits(x, index)[:1]  # teacher first: see Method.teacher_logits
         logits = self.student(x)
         o = self.options
         return logits, {

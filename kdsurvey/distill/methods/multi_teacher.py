@@ -15,10 +15,11 @@ class MultiTeacherKD(Method):
     strategy = "offline"
     reference = "you2017learning"
     teachers_needed = 2
+    teacher_outputs_only = True
     defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
 
     def forward(self, x, y, index):
-        teachers = self.teacher_logits(x)  # teacher first: see Method.teacher_logits
+        teachers = self.teacher_logits(x, index)  # teacher first: see Method.teacher_logits
         logits = self.student(x)
         o = self.options
         return logits, {

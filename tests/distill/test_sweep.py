@@ -1,0 +1,305 @@
+"""Sweeps: the spec and its errors, the plan, local and submitit executors, skipping and resuming."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAKE
+
+from kdsurvey import cli
+from kdsurvey.distill import config, runner, sweep, sweeprun
+from kdsurvey.distill.runner import Store
+from kdsurvey.errors import DataNotFoundError, UnknownNameError, UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+QUICK = {"epochs": 1, "batch_size": 16, "lr": 0.05}
+GRID = {"methods": ["hinton_kd", "takd"], "pairs": [["cnn_medium", "cnn_small"]], "dataset": FAKE,
+        "seeds": [0, 1], "teacher_seed": 0, "recipe": QUICK}  # fmt: skip
+VARYING = {"wall_time_s", "stage_wall_time_s", "git_commit"}  # differ between any two runs
+
+
+def write_sweep(folder: Path, values: dict) -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+@pytest.mark.parametrize(
+    "values, error, message",
+    [
+        ({"methods": ["hinton_kdd"]}, UnknownNameError, "hinton_kdd.*did you mean hinton_kd"),
+        ({"methods": ["ce"]}, UsageError, "name a distillation method"),
+        ({"methods": ["dml"], "seeds": 3}, UsageError, "seeds must be a list"),
+        ({"methods": ["dml"], "seeds": [1, 1]}, UsageError, "distinct"),
+        ({"methods": ["dml"], "seeds": [-1]}, UsageError, "non-negative"),
+        ({"methods": ["dml"], "sedes": [0]}, UsageError, "unknown key.*sedes"),
+        ({"include": "nothing/*.yaml"}, DataNotFoundError, "matches no file"),
+        ({"include": "configs/*.yaml", "seeds": [0]}, UsageError, "needs 'methods'"),
+        ({}, UsageError, "include.*methods"),
+        ({"methods": ["dml", "dml"]}, UsageError, "distinct names"),
+        ({"methods": ["dml"], "pairs": [["cnn_large"]]}, UsageError, "a pair is"),
+        ({"methods": {"hinton_kd": {"temprature": 2}}}, UsageError, "hinton_kd.*no option temprature"),
+        ({"methods": ["dml", "pkt"], "options": {"temperature": 2}}, UsageError, "'pkt' has no option temperature"),
+        ({"methods": ["dml"], "pairs": [["cnn_large", "cnn_small"], ["cnn_large", "cnn_small"]]}, UsageError,
+         "would both write the record"),
+    ],
+)  # fmt: skip
+def test_bad_sweeps_are_clear_errors(tmp_path, values, error, message):
+    with pytest.raises(error, match=message):
+        sweep.load(write_sweep(tmp_path, values))
+
+
+def test_grid_and_includes(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "pkt.yaml").write_text(f"method: pkt\ndataset: '{FAKE}'\nseeds: [4]\n", encoding="utf-8")
+    values = {"include": "configs/*.yaml", "methods": {"hinton_kd": {"temperature": 2}, "dml": None},
+              "pairs": [["cnn_medium", "cnn_small"], {"teacher": "cnn_large", "student": "cnn_medium"}],
+              "dataset": FAKE, "seeds": [0, 1], "epochs": 3, "options": {}}  # fmt: skip
+    spec = sweep.load(write_sweep(tmp_path, values))
+    got = [(e.method, e.teacher, e.student, e.seeds, e.recipe.epochs, e.options) for e in spec.experiments]
+    assert got == [
+        ("pkt", "cnn_large", "cnn_small", (4,), 10, {}),  # an included config is taken as written
+        ("hinton_kd", "cnn_medium", "cnn_small", (0, 1), 3, {"temperature": 2}),
+        ("dml", "cnn_medium", "cnn_small", (0, 1), 3, {}),
+        ("hinton_kd", "cnn_large", "cnn_medium", (0, 1), 3, {"temperature": 2}),
+        ("dml", "cnn_large", "cnn_medium", (0, 1), 3, {}),
+    ]
+    assert [e.method for e in spec.only({"pkt", "dml"}).experiments] == ["pkt", "dml", "dml"]
+    with pytest.raises(UsageError, match="no experiment for method.*rkd"):
+        spec.only({"rkd"})
+
+
+def test_default_suite_sweep_is_the_configs():
+    spec = sweep.load(REPO / "reproductions" / "sweep.yaml")
+    configs = sorted((REPO / "reproductions" / "configs").glob("*.yaml"))
+    assert len(spec.experiments) == len(configs) == 13
+    assert [e.describe() for e in spec.experiments] == [config.experiment(config.load(p)).describe() for p in configs]
+
+
+def test_plan_trains_each_stage_once_shared_first(tmp_path):
+    spec = sweep.from_values(GRID, tmp_path)
+    plan = sweep.plan(spec)
+    hinton, takd = spec.experiments
+    stages = [t.stage for t in plan.stages]
+    assert len(stages) == len({s.key for s in stages}) == 8  # teacher, 2 baselines, assistant, 2 + 2 students
+    assert stages[:3] == [hinton.teacher_stage(0), hinton.baseline_stage(0), hinton.baseline_stage(1)]
+    assert all(t.used_by == 2 for t in plan.stages[:3]) and stages[3] == takd.student_stage(0).teachers[0]
+    position = {t.name: i for i, t in enumerate(plan.tasks)}
+    assert all(position[need] < position[t.name] for t in plan.tasks for need in t.needs)
+    assert [t.kind for t in plan.tasks[-2:]] == ["record", "record"] and len(plan.records[0].needs) == 5
+    store = Store(tmp_path / "out")
+    for path in (store.weights(stages[0]), store.result(stages[0]), store.checkpoint(stages[1])):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    text = sweep.listing(plan, store, tmp_path / "records")
+    assert "2 experiment(s), 8 stage(s)" in text and "(1 done, 1 to resume, 6 to train)" in text
+    assert f"done    {stages[0].label}" in text and f"resume  {stages[1].label}" in text
+
+
+def without(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in VARYING}
+
+
+def stage_results(out: Path) -> dict:
+    return {p.name: {k: json.loads(p.read_text())[k] for k in ("accuracy", "history")}
+            for p in (out / "stages").glob("*.json")}  # fmt: skip
+
+
+def test_local_workers_match_one_process_and_a_second_call_trains_nothing(tmp_path, capsys):
+    spec = sweep.from_values(GRID, tmp_path)
+    torch.set_num_threads(1)  # the workers' thread count, so that results can match bit for bit
+    expected = {e.method: runner.run(e, tmp_path / "one", device="cpu") for e in spec.experiments}
+    said = []
+    summary = sweeprun.run(spec, tmp_path / "out", tmp_path / "records", jobs=2, threads=1, device="cpu",
+                           log=said.append)  # fmt: skip
+    assert len(summary.ran) == 8 and set(summary.ran.values()) == {"trained"} and len(summary.records) == 2
+    for e in spec.experiments:
+        got = json.loads((tmp_path / "records" / f"{e.method}--{FAKE}--cnn_medium--cnn_small.json").read_text())
+        assert without(got) == without(expected[e.method])
+    assert stage_results(tmp_path / "out") == stage_results(tmp_path / "one")
+    assert sum(line.startswith("train ") for line in said) == 8
+
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "stages").iterdir()}
+    path = write_sweep(tmp_path, GRID)
+    rc = cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--records", str(tmp_path / "records"),
+                   "--device", "cpu"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0 and "0 stage(s) run (0 resumed), 8 already stored" in out and out.count("record written") == 2
+    assert "train " not in err and err.count("write ") == 2
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "stages").iterdir()} == stamps
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def test_an_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    values = GRID | {"methods": ["hinton_kd"], "seeds": [0], "recipe": QUICK | {"epochs": 2}}
+    spec = sweep.from_values(values, tmp_path)
+    (experiment,) = spec.experiments
+    student = experiment.student_stage(0)
+    fit = runner.fit
+
+    def stop_after_one_epoch(*args, **kwargs):
+        if kwargs["fingerprint"] == student.key:
+            kwargs["on_epoch_end"] = lambda epoch: (_ for _ in ()).throw(Interrupted("stopped"))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "fit", stop_after_one_epoch)
+    with pytest.raises(sweeprun.SweepFailed, match=f"2 task.*first {student.label}: Interrupted: stopped"):
+        sweeprun.run(spec, tmp_path / "out", tmp_path / "records", device="cpu")
+    assert not (tmp_path / "records").exists()
+    listing = sweep.listing(sweep.plan(spec), Store(tmp_path / "out"), tmp_path / "records")
+    assert "(2 done, 1 to resume, 0 to train)" in listing
+    monkeypatch.setattr(runner, "fit", fit)
+    summary = sweeprun.run(spec, tmp_path / "out", tmp_path / "records", device="cpu")
+    assert summary.ran == {student.label: "resumed at epoch 2"} and len(summary.stored) == 2
+    (path,) = summary.records
+    whole = runner.run(experiment, tmp_path / "whole", device="cpu")
+    assert json.loads(path.read_text())["accuracy"] == whole["accuracy"]
+
+
+def test_slurm_executor_through_submitit_debug(tmp_path):
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install 'kdsurvey[slurm]')")
+    from kdsurvey.distill import executors
+
+    spec = sweep.from_values(GRID | {"methods": ["hinton_kd"], "seeds": [0]}, tmp_path)
+    slurm = {"cluster": "debug", "partition": "gpu", "time_min": 5, "cpus": 1, "options": {"account": "x"}}
+    with warnings.catch_warnings():  # submitit's debug jobs drop their log file handlers without closing them
+        warnings.simplefilter("ignore", ResourceWarning)
+        summary = sweeprun.run(spec, tmp_path / "out", tmp_path / "records", jobs=2, device="cpu",
+                               executor="slurm", slurm=slurm)  # fmt: skip
+        gc.collect()
+    assert len(summary.ran) == 3 and len(summary.records) == 1
+    whole = runner.run(spec.experiments[0], tmp_path / "whole", device="cpu")
+    assert without(json.loads(summary.records[0].read_text())) == without(whole)
+    assert any((tmp_path / "out" / "slurm").rglob("*_log.out"))  # submitit's per-job logs
+    work = executors.Work(tmp_path / "out", tmp_path / "records")
+    again = work.checkpoint("task")  # what submitit requeues after a timeout or preemption
+    assert again.function is work and again.args == ("task",)
+
+
+def test_slurm_without_submitit_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
+    path = write_sweep(tmp_path, GRID)
+    rc = cli.main(["sweep", str(path), "--out", str(tmp_path), "--executor", "slurm", "--slurm-time", "60"])
+    out, err = capsys.readouterr()
+    assert (rc, out) == (2, "")
+    assert err == "kdsurvey: error: the slurm executor needs submitit; install it with: pip install 'kdsurvey[slurm]'\n"
+    assert not (tmp_path / "stages").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--slurm-partition", "gpu"], "--slurm-partition needs --executor slurm"),
+        (["--jobs", "0"], "expected a positive integer"),
+        (["--only", "rkd"], "no experiment for method(s) rkd"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_cli_sweep_errors(tmp_path, capsys, argv, message):
+    try:
+        rc = cli.main(["sweep", str(write_sweep(tmp_path, GRID)), "--out", str(tmp_path), *argv])
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_cli_dry_run_lists_and_trains_nothing(tmp_path, capsys):
+    rc = cli.main(["sweep", str(write_sweep(tmp_path, GRID)), "--out", str(tmp_path / "out"), "--dry-run"])
+    out, err = capsys.readouterr()
+    assert (rc, err) == (0, "") and "(0 done, 0 to resume, 8 to train)" in out and out.count("  write ") == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_without_torch_says_how_to_install(tmp_path):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from kdsurvey import cli\n"
+        "sys.exit(cli.main(['sweep', 'sweep.yaml', '--dry-run']))\n"
+    )
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr == "kdsurvey: error: reproductions need PyTorch; install it with: pip install 'kdsurvey[torch]'\n"
+    )
+
+
+def test_run_suite_wraps_the_sweep(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_suite", REPO / "reproductions" / "run_suite.py")
+    run_suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_suite)
+    (tmp_path / "configs").mkdir()
+    for method in ("pkt", "dml"):
+        text = f"method: {method}\ndataset: '{FAKE}'\nteacher: cnn_medium\nseeds: [0]\nrecipe: {json.dumps(QUICK)}\n"
+        (tmp_path / "configs" / f"{method}.yaml").write_text(text, encoding="utf-8")
+    argv = ["--configs", str(tmp_path / "configs"), "--out", str(tmp_path / "out"), "--records", str(tmp_path / "rec"),
+            "--device", "cpu", "--jobs", "1"]  # fmt: skip
+    assert run_suite.main(argv + ["--only", "pkt"]) == 0
+    assert "1 record(s); 3 stage(s) run" in capsys.readouterr().out
+    assert [p.name.split("--")[0] for p in (tmp_path / "rec").iterdir()] == ["pkt"]
+    with pytest.raises(SystemExit, match="run_suite: .*no experiment for method\\(s\\) rkd"):
+        run_suite.main(argv + ["--only", "rkd"])
+
+
+def test_local_workers_spread_over_the_gpus(tmp_path, monkeypatch):
+    from kdsurvey.distill import executors
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    work = executors.Work(tmp_path, tmp_path, device="auto")
+    for slot, device in ((None, "auto"), (0, "cuda:0"), (3, "cuda:1")):
+        monkeypatch.setattr(executors, "_SLOT", slot)
+        assert work._device() == device
+    assert executors.Work(tmp_path, tmp_path, device="cuda:1")._device() == "cuda:1"  # as asked
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert work._device() == "auto"  # one GPU: every worker shares it
+
+
+def test_speed_switches_reach_the_workers_and_the_plan_keys(tmp_path, capsys):
+    """A switch that changes numbers (fused SGD on the CPU) is in every stage key the plan lists and the
+    workers store, so a second call finds them all done; the teacher cache reaches the workers too."""
+    path = write_sweep(tmp_path, {**GRID, "methods": ["hinton_kd"], "seeds": [0]})
+    out = tmp_path / "runs"
+    argv = ["sweep", str(path), "--out", str(out), "--device", "cpu", "--quiet",
+            "--speed", "fused_optimizer=true", "--speed", "teacher_cache=on"]  # fmt: skip
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    stored = sorted(p.stem for p in (out / "stages").glob("*.json"))
+    plain = sweep.plan(sweep.load(path))
+    assert len(stored) == len(plain.stages) == 3
+    assert not {t.name for t in plain.stages} & set(stored)  # other keys than without the switch
+    assert all(json.loads((out / "stages" / f"{s}.json").read_text())["stage"]["speed"] == {"fused_optimizer": True}
+               for s in stored)  # fmt: skip
+    assert any((out / "cache").iterdir())  # the distilled student took its teacher's outputs from the cache
+    assert cli.main([*argv, "--dry-run"]) == 0
+    assert "(3 done, 0 to resume, 0 to train)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--speed", "bf16"], "--speed takes KEY=VALUE"),
+        (["--speed", "turbo=true"], "unknown speed setting.*turbo"),
+        (["--speed", "bf16=maybe"], "bf16 must be true, false or absent"),
+        (["--speed", "bf16=true", "--executor", "slurm"], "name the jobs' device"),
+    ],
+)
+def test_cli_speed_errors(tmp_path, capsys, argv, message):
+    path = write_sweep(tmp_path, {**GRID, "methods": ["hinton_kd"]})
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "r"), "--dry-run", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
