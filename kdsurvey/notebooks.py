@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from kdsurvey.atomic import write_atomic
 from kdsurvey.errors import KdSurveyError, UsageError
 
 INSTALL_HINT = "pip install 'kdsurvey[notebooks]'"
@@ -85,7 +86,5 @@ def refresh(folder: str | Path, timeout: int = 600, log: Callable[[str], None] |
             log(f"executing {path}")
         executed.append(execute(path, timeout))
     for path, notebook in zip(paths, executed):
-        tmp = path.with_name(f".{path.name}.tmp")
-        nbformat.write(notebook, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp, notebook=notebook: nbformat.write(notebook, tmp))
     return paths

@@ -33,8 +33,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from kdsurvey.atomic import write_atomic
 from kdsurvey.distill import data as datamod
-from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.methods import Method
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed

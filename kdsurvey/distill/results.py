@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
+from kdsurvey.atomic import write_atomic
 from kdsurvey.distill import methods as methodreg
-from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.runner import Experiment, canonical_hash
 from kdsurvey.reproduced import RECORD_FORMAT, check_record
 

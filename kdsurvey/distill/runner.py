@@ -29,10 +29,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from kdsurvey.atomic import write_atomic
 from kdsurvey.distill import data as datamod
 from kdsurvey.distill import methods as methodreg
 from kdsurvey.distill import models
-from kdsurvey.distill.atomic import write_atomic
 from kdsurvey.distill.engine import Fit, fit, from_rank0, resolve_device, world
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed

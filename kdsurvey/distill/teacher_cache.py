@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from kdsurvey.distill.atomic import write_atomic
+from kdsurvey.atomic import write_atomic
 from kdsurvey.errors import KdSurveyError
 
 CACHE_FORMAT = 1
