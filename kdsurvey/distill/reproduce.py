@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 from kdsurvey.distill import config, data, methods, models, runner
 from kdsurvey.distill import results as resultsmod
+from kdsurvey.distill.flags import key_values
 from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import UsageError
 
@@ -48,13 +49,7 @@ def options_from(pairs: list[str] | None) -> dict | None:
         return None
     import yaml
 
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
-        out[key] = yaml.safe_load(value)
-    return out
+    return {key: yaml.safe_load(value) for key, value in key_values(pairs, "--option").items()}
 
 
 def command(args) -> str:

@@ -184,13 +184,16 @@ class Store:
     def checkpoint(self, stage: Stage) -> Path:
         return self.root / "checkpoints" / f"{stage.label}.ckpt"
 
+    def stored(self, stage: Stage) -> bool:
+        """Whether `stage` is completely stored: its weights and its result."""
+        return self.weights(stage).exists() and self.result(stage).exists()
+
     def read(self, stage: Stage) -> tuple[dict, dict] | None:
         """(state dict, result) of a stored stage; None when it is not (completely) stored."""
-        weights, result = self.weights(stage), self.result(stage)
-        if not (weights.exists() and result.exists()):
+        if not self.stored(stage):
             return None
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        return state, json.loads(result.read_text(encoding="utf-8"))
+        state = torch.load(self.weights(stage), map_location="cpu", weights_only=True)
+        return state, json.loads(self.result(stage).read_text(encoding="utf-8"))
 
 
 @dataclass

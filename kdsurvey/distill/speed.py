@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from kdsurvey.distill.flags import key_values
 from kdsurvey.errors import UsageError
 
 NUMERIC = ("bf16", "channels_last", "fused_optimizer", "compile")
@@ -69,13 +70,10 @@ class Speed:
     @classmethod
     def from_pairs(cls, pairs: list[str] | None) -> Speed:
         """From `--speed KEY=VALUE` flags: true/false/auto (automatic), or a compile backend name."""
+        words = {"true": True, "on": True, "false": False, "off": False, "auto": None}
         values = {}
-        for pair in pairs or []:
-            key, sep, text = pair.partition("=")
-            if not sep or not key.strip():
-                raise UsageError(f"--speed takes KEY=VALUE, e.g. teacher_cache=true, got {pair!r}")
+        for key, text in key_values(pairs, "--speed", ", e.g. teacher_cache=true").items():
             word = text.strip().lower()
-            words = {"true": True, "on": True, "false": False, "off": False, "auto": None}
             values[key.strip()] = words[word] if word in words else text.strip()
         return cls.from_dict(values)
 

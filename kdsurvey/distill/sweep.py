@@ -240,7 +240,7 @@ def status(task: Task, store: Store) -> str:
     """'done' (stored), 'resume' (a checkpoint exists), 'train', or 'write' for a record task."""
     if task.stage is None:
         return "write"
-    if store.weights(task.stage).exists() and store.result(task.stage).exists():
+    if store.stored(task.stage):
         return "done"
     return "resume" if store.checkpoint(task.stage).exists() else "train"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from kdsurvey.distill import executors, sweep
+from kdsurvey.distill.flags import key_values
 from kdsurvey.distill.runner import Store, stamp
 from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import KdSurveyError, UsageError
@@ -160,19 +161,10 @@ def command(args) -> str:
     given = [k for k, v in vars(args).items() if k.startswith("slurm_") and v is not None]
     if given and args.executor != "slurm":
         raise UsageError(f"--{given[0].replace('_', '-')} needs --executor slurm")
+    options = key_values(args.slurm_option, "--slurm-option", " (an sbatch option without dashes)")
     slurm = {"partition": args.slurm_partition, "time_min": args.slurm_time, "cpus": args.slurm_cpus,
-             "gpus": args.slurm_gpus, "mem_gb": args.slurm_mem, "options": _options(args.slurm_option)}  # fmt: skip
+             "gpus": args.slurm_gpus, "mem_gb": args.slurm_mem, "options": options}  # fmt: skip
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     summary = run(spec, args.out, records, jobs=args.jobs, threads=args.threads, device=args.device,
                   data_dir=args.data_dir, executor=args.executor, slurm=slurm, log=log, speed=speed)  # fmt: skip
     return summary.text()
-
-
-def _options(pairs: list[str] | None) -> dict:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--slurm-option takes KEY=VALUE (an sbatch option without dashes), got {pair!r}")
-        out[key] = value
-    return out
