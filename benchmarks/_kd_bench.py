@@ -8,6 +8,7 @@ the teacher run on every batch, fp32, plain SGD. It is the yardstick, not kdsurv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -152,3 +153,31 @@ def machine(device: torch.device) -> str:
 def table(columns: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def add_common_args(parser) -> None:
+    """The flags both benchmarks take: --device, --warmup, --threads, --out."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default: 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+
+
+def setup(parser, args) -> torch.device:
+    """The device asked for (a bad one is a usage error) with torch's threads set as asked."""
+    from kdsurvey.distill import engine
+    from kdsurvey.errors import UsageError
+
+    try:
+        device = engine.resolve_device(args.device)
+    except UsageError as exc:
+        parser.error(str(exc))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return device
+
+
+def write_json(path: str, record: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    print(f"written to {path}")

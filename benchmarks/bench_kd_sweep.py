@@ -19,17 +19,14 @@ process RSS (Linux VmHWM, reset before each arm) and, on CUDA, torch.cuda.max_me
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import _kd_bench as kb
-import torch
 
 from kdsurvey.distill import engine, methods
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed
 from kdsurvey.distill.teacher_cache import TeacherCache
-from kdsurvey.errors import UsageError
 
 ARMS = ("shared teacher cache", "no cache (teacher every batch)", "student only (ce)")
 
@@ -54,27 +51,19 @@ def sweep(arm: str, teacher, splits, recipe: Recipe, args, device) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    kb.add_common_args(parser)
     parser.add_argument("--students", type=int, default=None, help="students per sweep (default: 4 CPU, 8 CUDA)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per student (default: 1)")
     parser.add_argument("--train", type=int, default=None, help="training images (default: 128 CPU, 20000 CUDA)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="timed interleaved rounds (default: 2)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default: 1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args()
-    try:
-        device = engine.resolve_device(args.device)
-    except UsageError as exc:
-        parser.error(str(exc))
+    device = kb.setup(parser, args)
     cpu = device.type == "cpu"
     args.students = args.students or (4 if cpu else 8)
     args.train = args.train or (128 if cpu else 20000)
     if min(args.students, args.epochs, args.train, args.batch_size, args.rounds) < 1 or args.warmup < 0:
         parser.error("--students, --epochs, --train, --batch-size and --rounds must be >= 1, --warmup >= 0")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     splits = kb.fake_splits(args.train, n_test=64)
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, **kb.SGD)
     teacher = kb.build(kb.TEACHER, 0)
@@ -105,9 +94,7 @@ def main() -> None:
     if args.out:
         record = {"benchmark": "kd_sweep", "machine": kb.machine(device), "args": vars(args), "seconds": seconds,
                   "median_s": med, "ratio_shared_cache_to_student_only": ratio, "peak_memory": peaks}  # fmt: skip
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
-        print(f"written to {args.out}")
+        kb.write_json(args.out, record)
 
 
 if __name__ == "__main__":

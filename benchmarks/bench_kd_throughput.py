@@ -25,7 +25,6 @@ On CUDA, extra rows run kdsurvey with bf16, channels_last and the fused optimize
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -39,7 +38,6 @@ from kdsurvey.distill.methods.kd import HintonKD
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed
 from kdsurvey.distill.teacher_cache import TeacherCache, compute
-from kdsurvey.errors import UsageError
 
 
 class Fitted:
@@ -167,30 +165,22 @@ def report(result: dict, args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    kb.add_common_args(parser)
     parser.add_argument("--steps", type=int, default=None, help="batches per timed call (default: 3 CPU, 50 CUDA)")
     parser.add_argument("--batch-sizes", default=None, help="comma-separated (default: 64,128 CPU, 64,256 CUDA)")
     parser.add_argument("--rounds", type=int, default=None, help="timed interleaved rounds (default: 3 CPU, 5 CUDA)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default: 1)")
     parser.add_argument("--students", type=int, default=8, help="students sharing one cache, for amortising")
     parser.add_argument("--workers", type=int, default=min(8, max(1, (os.cpu_count() or 2) // 2)),
                         help="DataLoader workers of the reference loop (default: half the CPUs, at most 8)")  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="add torch.compile rows (CUDA only)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args()
-    try:
-        device = engine.resolve_device(args.device)
-    except UsageError as exc:
-        parser.error(str(exc))
+    device = kb.setup(parser, args)
     cpu = device.type == "cpu"
     args.steps = args.steps or (3 if cpu else 50)
     args.rounds = args.rounds or (3 if cpu else 5)
     sizes = [int(b) for b in (args.batch_sizes or ("64,128" if cpu else "64,256")).split(",")]
     if min(args.steps, args.rounds, args.students, *sizes) < 1 or args.warmup < 0 or args.workers < 0:
         parser.error("--steps, --rounds, --students and batch sizes must be >= 1; --warmup, --workers >= 0")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     print(f"{kb.TEACHER} -> {kb.STUDENT}, Hinton KD, 3x32x32, {kb.CLASSES} classes; {kb.machine(device)}; "
           f"{args.steps} steps x {args.rounds} interleaved rounds after {args.warmup} warm-up; "
           f"reference with {args.workers} DataLoader worker(s)\n")  # fmt: skip
@@ -200,9 +190,7 @@ def main() -> None:
         print(report(results[-1], args), flush=True)
     if args.out:
         record = {"benchmark": "kd_throughput", "machine": kb.machine(device), "args": vars(args), "results": results}
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
-        print(f"written to {args.out}")
+        kb.write_json(args.out, record)
 
 
 if __name__ == "__main__":
