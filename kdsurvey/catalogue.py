@@ -14,25 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdsurvey import printed, references, taxonomy
+from kdsurvey import printed, references, reproduced, taxonomy
+from kdsurvey.columns import FLOAT_COLUMNS, SURVEY_COLUMNS
 from kdsurvey.csvfile import Problems, read_records
 from kdsurvey.errors import CatalogueError, UsageError
 from kdsurvey.paths import data_dir
 
 SURVEY_TABLES = (1, 2)
-SURVEY_COLUMNS = (
-    "row_id", "table", "strategy",
-    "architecture_printed", "architecture", "dataset_printed", "dataset", "dataset_truncated",
-    "accuracy_reduction_printed", "accuracy_reduction_pct",
-    "baseline_improvement_printed", "baseline_improvement_pct",
-    "baseline_improvement_low_pct", "baseline_improvement_high_pct",
-    "size_reduction_printed", "size_reduction_pct",
-    "metric_kind", "reference", "attribution", "evidence", "notes",
-)  # fmt: skip
-FLOAT_COLUMNS = (
-    "accuracy_reduction_pct", "baseline_improvement_pct",
-    "baseline_improvement_low_pct", "baseline_improvement_high_pct", "size_reduction_pct",
-)  # fmt: skip
 METHOD_COLUMNS = (
     "method_id", "name", "knowledge_type", "strategy", "topology",
     "reference", "year", "domain", "source_documents", "notes",
@@ -78,8 +66,6 @@ def results(data: str | Path | None = None, source: str = "all") -> pd.DataFrame
     (source="reproduced", from data/reproduced/*.json). `source` keeps one kind only."""
     if source not in (*taxonomy.SOURCES, "all"):
         raise UsageError(f"unknown source {source!r}; choose reported, reproduced or all")
-    from kdsurvey import reproduced  # reads its own folder; imported here to keep `catalogue` import-light
-
     parts = []
     if source in ("reported", "all"):
         parts.append(load(data))
@@ -279,3 +265,29 @@ def _check_tokens(out, line, problems, column, allowed, ordered=False) -> None:
         problems.add(line, column, "repeats a value")
     elif ordered and tokens != sorted(tokens, key=allowed.index):
         problems.add(line, column, f"values must be in the order {';'.join(allowed)}")
+
+
+CITE_TABLES = ("1", "2", "methods", "all")
+
+
+def table_keys(table: str | int, data: str | Path | None = None) -> list[str]:
+    """Keys a table cites, the survey first, in row order, without repeats.
+
+    `table` is 1, 2, "methods" (the named methods) or "all" (both survey tables and the methods).
+    """
+    table = str(table)
+    if table not in CITE_TABLES:
+        raise UsageError(f"unknown table {table!r}; choose one of {', '.join(CITE_TABLES)}")
+    keys = [references.SURVEY_KEY]
+    if table in ("1", "2", "all"):
+        frame = load(data)
+        rows = frame if table == "all" else frame[frame["table"] == int(table)]
+        keys += [k for k in rows["reference"] if k]
+    if table in ("methods", "all"):
+        keys += list(methods(data)["reference"])
+    return list(dict.fromkeys(keys))
+
+
+def for_table(table: str | int, data: str | Path | None = None) -> str:
+    """BibTeX for every reference a table cites (see `table_keys`)."""
+    return references.load_folder(data).bibtex(table_keys(table, data))

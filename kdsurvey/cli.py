@@ -214,12 +214,12 @@ def _run(args) -> str:
 
         return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data))
     if args.command == "cite":
-        from kdsurvey import references
+        from kdsurvey import catalogue, references
 
         if args.table and args.keys:
             raise KdSurveyError("give reference keys or --table, not both")
         if args.table:
-            return references.for_table(args.table, args.data)
+            return catalogue.for_table(args.table, args.data)
         if not args.keys:
             raise KdSurveyError("give one or more reference keys, or --table 1|2|methods|all")
         return references.load_folder(args.data).bibtex(args.keys)

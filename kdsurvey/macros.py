@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdsurvey import analysis, catalogue, reproduced
+from kdsurvey import analysis, catalogue, record, reproduced
 from kdsurvey.errors import KdSurveyError
 
 PREFIX = "kds"
@@ -93,7 +93,7 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> str:
             lines.append(f"% {row['row_id']}: no metric ({where}: size or accuracy reduction not reported)")
             continue
         emit(f"Metric{row_stem(row['row_id'])}", _number(value, 4), f"{row['row_id']}: {where}")
-    records = reproduced.load_records(data)
+    records = record.load(data)
     if records:
         lines += ["", "% -- reproduced techniques: accuracy (%) mean and 95% interval over seeds, gain over baseline"]
     summary = reproduced.summary(records)

@@ -132,31 +132,3 @@ def _failure_text(block) -> str:
 def bibtex(keys=None, path: str | Path | None = None) -> str:
     """BibTeX text for the given key(s), or for the whole library."""
     return load(path).bibtex(keys)
-
-
-CITE_TABLES = ("1", "2", "methods", "all")
-
-
-def table_keys(table: str | int, data: str | Path | None = None) -> list[str]:
-    """Keys a table cites, the survey first, in row order, without repeats.
-
-    `table` is 1, 2, "methods" (the named methods) or "all" (both survey tables and the methods).
-    """
-    from kdsurvey import catalogue  # catalogue imports this module
-
-    table = str(table)
-    if table not in CITE_TABLES:
-        raise UsageError(f"unknown table {table!r}; choose one of {', '.join(CITE_TABLES)}")
-    keys = [SURVEY_KEY]
-    if table in ("1", "2", "all"):
-        frame = catalogue.load(data)
-        rows = frame if table == "all" else frame[frame["table"] == int(table)]
-        keys += [k for k in rows["reference"] if k]
-    if table in ("methods", "all"):
-        keys += list(catalogue.methods(data)["reference"])
-    return list(dict.fromkeys(keys))
-
-
-def for_table(table: str | int, data: str | Path | None = None) -> str:
-    """BibTeX for every reference a table cites (see `table_keys`)."""
-    return load_folder(data).bibtex(table_keys(table, data))

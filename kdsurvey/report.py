@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kdsurvey import __version__, catalogue, macros, plots, references, reproduced, tables
+from kdsurvey import __version__, catalogue, macros, plots, record, references, tables
 from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
@@ -51,13 +51,13 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
         "pareto": tables.pareto_table(frame, bib),
         "stability": tables.stability_table(frame),
         "methods": tables.methods_table(method_rows, bib),
-        "reproduced": tables.reproduced_table(reproduced.load_records(root), bib, alpha),
+        "reproduced": tables.reproduced_table(record.load(root), bib, alpha),
     }
     figures = plots.all_figures(frame, alpha)
     return {
         "tables": built,
         "figures": figures,
-        "bibtex": bib.bibtex(references.table_keys("all", root)),
+        "bibtex": bib.bibtex(catalogue.table_keys("all", root)),
         "macros": macros.build(alpha, root),
         "frame": frame,
         "inputs": _inputs(root),
@@ -86,7 +86,7 @@ def _inputs(root: Path) -> list[tuple[str, str]]:
     """(relative path, sha256) of every data file the report is computed from."""
     files = [root / "survey" / "table1.csv", root / "survey" / "table2.csv", root / "methods.csv",
              root / references.BIB_FILE]  # fmt: skip
-    folder = root / reproduced.FOLDER
+    folder = root / record.FOLDER
     files += sorted(folder.glob("*.json")) if folder.is_dir() else []
     return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
 

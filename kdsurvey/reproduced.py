@@ -1,6 +1,6 @@
 """Reproduced results (data/reproduced/*.json) as catalogue rows, told apart by source="reproduced".
 
-Each record (written by `kdsurvey reproduce`, see `kdsurvey.distill.results`) becomes one row with
+Each record (written by `kdsurvey reproduce`; its schema is `kdsurvey.record`) becomes one row with
 the same columns as a surveyed result, computed the way the survey defines them, so the metric,
 tables, plots and report treat both alike:
 
@@ -15,84 +15,14 @@ No torch here: records are plain JSON.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kdsurvey import stats
-from kdsurvey.catalogue import FLOAT_COLUMNS, SURVEY_COLUMNS
-from kdsurvey.errors import CatalogueError
-from kdsurvey.paths import data_dir
-
-RECORD_FORMAT = "kdsurvey-result/1"
-FOLDER = "reproduced"
-_REQUIRED = {
-    "format": str, "run_id": str, "method": str, "title": str, "knowledge": str, "strategy": str,
-    "dataset": str, "teacher": dict, "student": dict, "seeds": list, "accuracy": dict, "epochs": int,
-    "recipe": dict, "config_hash": str, "device": str, "torch": str, "wall_time_s": (int, float),
-}  # fmt: skip
-
-
-def check_record(rec, where: str) -> None:
-    """Raise CatalogueError naming every problem of a record (types, lengths, ranges)."""
-    problems = []
-
-    def bad(message):
-        problems.append((where, None, None, message))
-
-    if not isinstance(rec, dict):
-        raise CatalogueError([(where, None, None, "is not a JSON object")])
-    for key, kind in _REQUIRED.items():
-        if key not in rec:
-            bad(f"misses the field '{key}'")
-        elif not isinstance(rec[key], kind) or isinstance(rec[key], bool):
-            bad(f"field '{key}' has the wrong type ({type(rec[key]).__name__})")
-    if problems:
-        raise CatalogueError(problems)
-    if rec["format"] != RECORD_FORMAT:
-        bad(f"format is {rec['format']!r}, expected {RECORD_FORMAT!r}")
-    if rec["strategy"] not in ("offline", "online", "self"):
-        bad(f"strategy {rec['strategy']!r} is not offline, online or self")
-    for side in ("teacher", "student"):
-        count = rec[side].get("parameters")
-        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
-            bad(f"{side}.parameters must be a positive integer, got {count!r}")
-        if not isinstance(rec[side].get("arch"), str):
-            bad(f"{side}.arch must be a string")
-    seeds = rec["seeds"]
-    if not seeds or len(set(map(str, seeds))) != len(seeds):
-        bad("seeds must be a non-empty list of distinct seeds")
-    for role in ("teacher", "baseline", "student"):
-        values = rec["accuracy"].get(role)
-        if not isinstance(values, list) or len(values) != len(seeds):
-            bad(f"accuracy.{role} must list one value per seed ({len(seeds)})")
-            continue
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 100:
-                bad(f"accuracy.{role} holds {v!r}, not a percentage in [0, 100]")
-    if problems:
-        raise CatalogueError(problems)
-
-
-def load_records(data: str | Path | None = None) -> list[dict]:
-    """Every record of data/reproduced/, validated, in file-name order (an absent folder gives [])."""
-    root = Path(data) if data is not None else data_dir()
-    folder = root / FOLDER
-    records = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CatalogueError(
-                [(str(path), getattr(exc, "lineno", None), None, f"is not valid JSON: {exc}")]
-            ) from exc
-        check_record(rec, str(path))
-        records.append(rec)
-    return records
-
+from kdsurvey import record, stats
+from kdsurvey.columns import FLOAT_COLUMNS, SURVEY_COLUMNS
 
 def _signed(value: float, negative_word: str) -> str:
     if math.isnan(value):
@@ -142,7 +72,7 @@ def rows(records: list[dict]) -> pd.DataFrame:
 
 def load(data: str | Path | None = None) -> pd.DataFrame:
     """The reproduced rows of a data folder (by default the packaged one)."""
-    return rows(load_records(data))
+    return rows(record.load(data))
 
 
 def summary(records: list[dict], level: float = 0.95) -> pd.DataFrame:

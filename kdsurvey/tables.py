@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kdsurvey import analysis, catalogue, references
+from kdsurvey import analysis, catalogue, record, references, reproduced
 from kdsurvey.errors import UsageError
 from kdsurvey.render import Table, escape_latex
 
@@ -206,9 +206,7 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
     student's mean minus the baseline's in points, with Welch's interval and p-value; D is the
     distillation metric of the mean student against the mean teacher at `alpha`.
     """
-    from kdsurvey import reproduced
-
-    records = reproduced.load_records() if records is None else records
+    records = record.load() if records is None else records
     bib = references.load() if bib is None else bib
     summary = reproduced.summary(records)
     rows = reproduced.rows(records)
@@ -270,9 +268,7 @@ def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, sour
     if name == "methods":
         return methods_table(catalogue.methods(data), bib)
     if name == "reproduced":
-        from kdsurvey import reproduced
-
-        return reproduced_table(reproduced.load_records(data), bib, alpha)
+            return reproduced_table(record.load(data), bib, alpha)
     frame = catalogue.results(data, source)
     if name in ("1", "2"):
         return survey_table(int(name), frame, bib, attribution=attribution)

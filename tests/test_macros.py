@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from kdsurvey import analysis, catalogue, macros, report, reproduced
+from kdsurvey import analysis, catalogue, macros, report, record, reproduced
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_metric_values_match_the_catalogue(alpha):
 
 def test_reproduced_values_match_the_records(text):
     values = macros.parse(text)
-    records = reproduced.load_records()
+    records = record.load()
     summary = reproduced.summary(records).set_index("method")
     assert len(records) == 13
     for rec in records:
@@ -78,7 +78,7 @@ def test_names_are_spelled_out():
 
 
 def test_a_name_clash_is_an_error_not_a_silent_overwrite(data_copy):
-    folder = data_copy / reproduced.FOLDER
+    folder = data_copy / record.FOLDER
     rec = json.loads((folder / "cs_kd--fashion-mnist-subset--cnn_large--cnn_small.json").read_text(encoding="utf-8"))
     rec["method"], rec["run_id"] = "cs_kd2", "cs_kd2--x"  # R-cs_kd2 -> CsKdTwo, as R-cs_kd-2 would be
     (folder / "zz.json").write_text(json.dumps(rec), encoding="utf-8")

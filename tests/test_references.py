@@ -63,20 +63,20 @@ def test_unknown_key_names_it_and_the_file(bib):
 
 def test_table_keys_start_with_the_survey_and_follow_row_order():
     frame = catalogue.load()
-    keys = references.table_keys(2)
+    keys = catalogue.table_keys(2)
     assert keys[0] == references.SURVEY_KEY
     assert keys[1:] == [k for k in frame.loc[frame["table"] == 2, "reference"] if k]
-    everything = references.table_keys("all")
+    everything = catalogue.table_keys("all")
     assert len(everything) == len(set(everything))
-    assert set(references.table_keys(1)) | set(keys) | set(references.table_keys("methods")) == set(everything)
+    assert set(catalogue.table_keys(1)) | set(keys) | set(catalogue.table_keys("methods")) == set(everything)
     with pytest.raises(UsageError):
-        references.table_keys(3)
+        catalogue.table_keys(3)
 
 
 def test_for_table_is_valid_bibtex_for_every_key():
-    parsed = bibtexparser.parse_string(references.for_table("all"))
+    parsed = bibtexparser.parse_string(catalogue.for_table("all"))
     assert not parsed.failed_blocks
-    assert [e.key for e in parsed.entries] == references.table_keys("all")
+    assert [e.key for e in parsed.entries] == catalogue.table_keys("all")
 
 
 def test_packaged_library_is_complete_and_clean():

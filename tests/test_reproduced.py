@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kdsurvey import catalogue, reproduced, tables
+from kdsurvey import catalogue, record, reproduced, tables
 from kdsurvey.errors import CatalogueError
 
 
-def record(**changes) -> dict:
+def make_record(**changes) -> dict:
     rec = {
-        "format": reproduced.RECORD_FORMAT,
+        "format": record.FORMAT,
         "run_id": "hinton_kd--fake--big--small",
         "method": "hinton_kd",
         "title": "Hinton KD (soft targets)",
@@ -38,7 +38,7 @@ def record(**changes) -> dict:
 
 
 def test_row_values_by_hand():
-    row = reproduced.rows([record()]).iloc[0]
+    row = reproduced.rows([make_record()]).iloc[0]
     assert row["source"] == "reproduced" and row["row_id"] == "R-hinton_kd" and row["table"] == 0
     assert row["size_reduction_pct"] == pytest.approx(75.0)
     # mean of 1 - s/t over seeds: (10 + 8.333... + 6.666...) / 3 %
@@ -48,20 +48,20 @@ def test_row_values_by_hand():
 
 
 def test_student_beating_its_teacher_prints_increase():
-    rec = record(accuracy={"teacher": [80.0, 80.0], "baseline": [79.0, 79.0], "student": [81.0, 82.0]}, seeds=[0, 1])
+    rec = make_record(accuracy={"teacher": [80.0, 80.0], "baseline": [79.0, 79.0], "student": [81.0, 82.0]}, seeds=[0, 1])
     row = reproduced.rows([rec]).iloc[0]
     assert row["accuracy_reduction_pct"] < 0 and row["accuracy_reduction_printed"].endswith("(increase)")
 
 
 def test_summary_interval_and_welch():
-    s = reproduced.summary([record()]).iloc[0]
+    s = reproduced.summary([make_record()]).iloc[0]
     assert s["student_mean"] == pytest.approx(82.5) and s["student_std"] == pytest.approx(1.5)
     assert s["gain"] == pytest.approx(1.5)
     assert s["gain_low"] < 1.5 < s["gain_high"] and 0 < s["p_value"] < 1
 
 
 def test_single_seed_has_no_interval():
-    rec = record(seeds=[0], accuracy={"teacher": [90.0], "baseline": [80.0], "student": [81.0]})
+    rec = make_record(seeds=[0], accuracy={"teacher": [90.0], "baseline": [80.0], "student": [81.0]})
     s = reproduced.summary([rec]).iloc[0]
     assert s["gain"] == pytest.approx(1.0) and math.isnan(s["p_value"]) and math.isnan(s["student_low"])
 
@@ -79,14 +79,14 @@ def test_single_seed_has_no_interval():
 )
 def test_bad_records_name_the_problem(changes, message):
     with pytest.raises(CatalogueError, match=message):
-        reproduced.check_record(record(**changes), "r.json")
+        record.validate(make_record(**changes), "r.json")
 
 
 def test_missing_field_is_named():
-    rec = record()
+    rec = make_record()
     del rec["seeds"]
     with pytest.raises(CatalogueError, match="misses the field 'seeds'"):
-        reproduced.check_record(rec, "r.json")
+        record.validate(rec, "r.json")
 
 
 def test_folder_records_join_the_catalogue(data_copy):
@@ -94,7 +94,7 @@ def test_folder_records_join_the_catalogue(data_copy):
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.json"):
         old.unlink()
-    (folder / "a.json").write_text(json.dumps(record()), encoding="utf-8")
+    (folder / "a.json").write_text(json.dumps(make_record()), encoding="utf-8")
     frame = catalogue.results(data_copy)
     assert len(frame) == 28 and list(frame["source"]).count("reproduced") == 1
     assert set(catalogue.results(data_copy, "reproduced")["row_id"]) == {"R-hinton_kd"}
@@ -108,13 +108,13 @@ def test_broken_record_file_is_a_catalogue_error(data_copy):
     folder = data_copy / "reproduced"
     folder.mkdir(exist_ok=True)
     (folder / "zz.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(CatalogueError, match="zz.json.*not valid JSON"):
+    with pytest.raises(CatalogueError, match="zz.json.*not a valid JSON"):
         catalogue.results(data_copy)
 
 
 def test_packaged_records_are_valid_and_cover_the_suite(packaged_data):
     """data/reproduced/ holds one record per config of the default suite, each over 3 seeds."""
-    records = reproduced.load_records(packaged_data)
+    records = record.load(packaged_data)
     configs = Path(__file__).resolve().parents[1] / "reproductions" / "configs"
     assert {rec["method"] for rec in records} == {p.stem for p in configs.glob("*.yaml")}
     for rec in records:
