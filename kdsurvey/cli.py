@@ -14,7 +14,7 @@ from kdsurvey.errors import KdSurveyError
 # bibtexparser logs each malformed block to stderr; the CLI reports it as its own one-line error.
 logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
 
-TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "reproduced", "all")
+TABLE_CHOICES = ("1", "2", "metric", "methods", "stability", "pareto", "reproduced", "benchmark", "all")
 FORMAT_CHOICES = ("markdown", "latex", "csv")
 SOURCE_CHOICES = ("reported", "reproduced", "all")
 
