@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from kdsurvey.distill import data as datamod
 from kdsurvey.distill import engine
-from kdsurvey.distill.methods.kd import HintonKD
+from kdsurvey.distill.methods.hinton_kd import HintonKD
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed
 from kdsurvey.distill.teacher_cache import TeacherCache, compute

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from kdsurvey.distill import data as datamod
 from kdsurvey.distill import engine, models
-from kdsurvey.distill.methods.kd import HintonKD
+from kdsurvey.distill.methods.hinton_kd import HintonKD
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import UsageError
 

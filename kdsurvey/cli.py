@@ -110,61 +110,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the notebooks folder (default ./notebooks)")  # fmt: skip
     p.add_argument("--timeout", type=int, default=600, metavar="S", help="per-cell time limit (default 600 s)")
 
-    p = sub.add_parser("reproduce", help="re-run a distillation technique (needs the torch extra)",
+    runs = _run_flags()
+    p = sub.add_parser("reproduce", parents=[runs], help="re-run a distillation technique (needs the torch extra)",
                        description="Train the teacher, the baseline student and the distilled student over "
                        "several seeds and write a result record (JSON) to OUT. Trained stages are kept under "
                        "OUT/stages and reused; an interrupted run resumes from its last epoch. Values not given "
                        "come from --config, then from the defaults (the embedded Fashion-MNIST subset, "
-                       "cnn_large -> cnn_small, 10 epochs, seeds 0,1,2).")  # fmt: skip
+                       "cnn_large -> cnn_small, 10 epochs, seeds 0,1,2). Everything is checked before anything "
+                       "trains.")  # fmt: skip
     p.add_argument("method", nargs="?", help="a method name (see --list)")
     p.add_argument("--list", action="store_true", help="list methods, models and data sets")
-    p.add_argument("--config", type=Path, metavar="YAML", help="an experiment config (reproductions/configs/*.yaml)")
+    p.add_argument(
+        "--config", type=Path, metavar="YAML", help="an experiment config (e.g. reproductions/papers/*.yaml)"
+    )
     p.add_argument("--teacher", metavar="ARCH")
     p.add_argument("--student", metavar="ARCH")
     p.add_argument("--dataset", metavar="NAME")
-    p.add_argument("--epochs", type=int, metavar="N")
-    p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--lr", type=float, metavar="X")
-    p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--teacher-seed", type=int, metavar="N",
+    p.add_argument("--epochs", type=_positive, metavar="N")
+    p.add_argument("--batch-size", type=_positive, metavar="N")
+    p.add_argument("--lr", type=_positive_number, metavar="X")
+    p.add_argument("--seeds", type=_seeds, metavar="LIST", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--teacher-seed", type=_seed, metavar="N",
                    help="train one teacher (with seed N) for every seed instead of one per seed")  # fmt: skip
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option, e.g. temperature=2")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
     p.add_argument("--download", action="store_true", help="download a torchvision data set that is missing")
-    p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
-                   help="where stages and the record go (default ./kdsurvey-runs)")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
-    _add_speed(p)
-    _add_sweep(sub)
-    return parser
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _add_speed(p) -> None:
-    p.add_argument("--speed", action="append", metavar="KEY=VALUE",
-                   help="a speed switch (repeatable): teacher_cache, bf16, channels_last, fused_optimizer, "
-                   "data_on_device = true|false|auto, compile = true|false|BACKEND (default: automatic)")  # fmt: skip
-
-
-def _add_sweep(sub) -> None:
-    p = sub.add_parser("sweep", help="run many experiments from one file, locally or on SLURM (needs torch)",
+    p = sub.add_parser("sweep", parents=[runs], help="run many experiments from one file, locally or on SLURM",
                        description="Run every experiment of a sweep file (a grid of methods x pairs, and/or "
                        "included experiment configs). Each stage is trained once, shared stages first; stages "
                        "already under OUT/stages are skipped and interrupted ones resume. Records go to "
-                       "--records.")  # fmt: skip
-    p.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep file (e.g. reproductions/sweep.yaml)")
-    p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
-                   help="the stage store (default ./kdsurvey-runs)")  # fmt: skip
+                       "--records. Needs the torch extra.")  # fmt: skip
+    p.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep file (e.g. reproductions/suite.yaml)")
     p.add_argument("--records", type=Path, metavar="DIR", help="where the records go (default: --out)")
     p.add_argument("--only", metavar="METHODS", help="comma-separated methods: run only their experiments")
     p.add_argument("--executor", choices=("local", "slurm"), default="local",
@@ -172,11 +148,6 @@ def _add_sweep(sub) -> None:
     p.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="runs at once: local worker processes, or SLURM jobs queued at a time (default 1)")  # fmt: skip
     p.add_argument("--threads", type=_positive, metavar="N", help="torch threads per run (default cores / jobs)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
-    p.add_argument("--dry-run", action="store_true", help="list what would run and what is already done")
-    p.add_argument("--quiet", action="store_true", help="no per-task lines on stderr")
-    _add_speed(p)
     p.add_argument("--slurm-partition", metavar="NAME")
     p.add_argument("--slurm-time", type=_positive, metavar="MIN", help="time limit per job in minutes")
     p.add_argument("--slurm-cpus", type=_positive, metavar="N", help="CPUs per job (also its torch threads)")
@@ -184,6 +155,161 @@ def _add_sweep(sub) -> None:
     p.add_argument("--slurm-mem", type=_positive, metavar="GB", help="memory per job")
     p.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
                    help="any other sbatch option, e.g. account=abc or qos=low (repeatable)")  # fmt: skip
+    return parser
+
+
+def _run_flags() -> argparse.ArgumentParser:
+    """The flags `reproduce` and `sweep` share, declared once."""
+    p = _Parser(add_help=False)
+    p.add_argument("--out", type=Path, default=Path("kdsurvey-runs"), metavar="DIR",
+                   help="the stage store, and where records go (default ./kdsurvey-runs)")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder holding torchvision data sets")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines on stderr")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (every stage, stored or not) and stop")
+    p.add_argument("--retrain", action="store_true",
+                   help="retrain stages whose stored files are unreadable (corrupted, truncated, foreign) "
+                   "instead of stopping")  # fmt: skip
+    p.add_argument("--speed", action="append", metavar="KEY=VALUE",
+                   help="a speed switch (repeatable): teacher_cache, bf16, channels_last, fused_optimizer, "
+                   "data_on_device = true|false|auto, compile = true|false|BACKEND (default: automatic)")  # fmt: skip
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or value > 10**9:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+MAX_SEED = 2**32 - 1  # numpy's and record's limit (kdsurvey.record.MAX_SEED)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    parts = [s.strip() for s in text.split(",")]
+    if not text.strip() or "" in parts:
+        raise argparse.ArgumentTypeError(f"takes comma-separated integers, e.g. 0,1,2; got {text!r}")
+    seeds = tuple(_seed(s) for s in parts)
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct, got {text!r}")
+    return seeds
+
+
+def _key_values(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """{KEY: VALUE text} of a repeatable KEY=VALUE flag; a pair without '=' or KEY, or a KEY twice, is an error."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise KdSurveyError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        if key in out:
+            raise KdSurveyError(f"{flag} {key} is given twice")
+        out[key] = value
+    return out
+
+
+def _option_values(pairs: list[str] | None) -> dict:
+    """--option values, read as YAML scalars (numbers, booleans, text, lists)."""
+    import yaml
+
+    out = {}
+    for key, text in _key_values(pairs, "--option").items():
+        try:
+            out[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise KdSurveyError(
+                f"--option {key}: {text!r} is not a value (a number, true/false, text or a list)"
+            ) from None
+    return out
+
+
+def _speed(pairs: list[str] | None):
+    """--speed KEY=VALUE flags as a Speed: true/on, false/off, auto (automatic), or a compile backend name."""
+    from kdsurvey.distill.speed import Speed
+
+    words = {"true": True, "on": True, "false": False, "off": False, "auto": None}
+    values = {}
+    for key, text in _key_values(pairs, "--speed").items():
+        word = text.strip().lower()
+        values[key.strip()] = words[word] if word in words else text.strip()
+    return Speed.from_dict(values)
+
+
+def _reproduce(args) -> str:
+    from kdsurvey.distill import config, reproduce, sweep  # needs torch: a clear error without it
+    from kdsurvey.distill.store import Store
+
+    if args.list:
+        return reproduce.listing()
+    options = _option_values(args.option)
+    values = config.load(args.config) if args.config else {}
+    if options:
+        given = values.get("options") or {}
+        values["options"] = {**given, **options} if isinstance(given, dict) else given
+    where = str(args.config) if args.config else "command line"
+    experiment = config.experiment(
+        values, where, method=args.method, teacher=args.teacher, student=args.student, dataset=args.dataset,
+        seeds=args.seeds, teacher_seed=args.teacher_seed, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    )  # fmt: skip
+    speed = _speed(args.speed)
+    if args.dry_run:
+        return sweep.listing(sweep.plan(sweep.Sweep((experiment,), where)), Store(args.out), args.out, recipes=True)
+    rec, path = reproduce.reproduce(
+        experiment, args.out, device=args.device, data_dir=args.data_dir, download=args.download,
+        progress=not args.quiet, log=None if args.quiet else _stderr, speed=speed, retrain=args.retrain,
+    )  # fmt: skip
+    return "" if path is None else reproduce.summary_text(rec) + f"record written to {path}\n"
+
+
+def _sweep(args) -> str:
+    from kdsurvey.distill import sweep, sweeprun  # needs torch: the same clear error as reproduce
+    from kdsurvey.distill.store import Store
+
+    given = [k for k, v in vars(args).items() if k.startswith("slurm_") and v is not None]
+    if given and args.executor != "slurm":
+        raise KdSurveyError(f"--{given[0].replace('_', '-')} needs --executor slurm")
+    only = {m.strip() for m in args.only.split(",")} if args.only is not None else None
+    if only is not None and "" in only:
+        raise KdSurveyError(f"--only takes comma-separated method names, got {args.only!r}")
+    spec = sweep.load(args.sweep).only(only)
+    records = args.records or args.out
+    speed = _speed(args.speed)
+    sweeprun.check_workers(args.jobs, args.threads, args.executor)
+    if args.dry_run:
+        plan = sweeprun.planned(spec, speed, args.device, args.executor)
+        return sweep.listing(plan, Store(args.out), records)
+    slurm = {"partition": args.slurm_partition, "time_min": args.slurm_time, "cpus": args.slurm_cpus,
+             "gpus": args.slurm_gpus, "mem_gb": args.slurm_mem,
+             "options": _key_values(args.slurm_option, "--slurm-option")}  # fmt: skip
+    summary = sweeprun.run(spec, args.out, records, jobs=args.jobs, threads=args.threads, device=args.device,
+                           data_dir=args.data_dir, executor=args.executor, slurm=slurm,
+                           log=None if args.quiet else _stderr, speed=speed, retrain=args.retrain)  # fmt: skip
+    return summary.text()
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _run(args) -> str:
@@ -235,13 +361,9 @@ def _run(args) -> str:
         done = notebooks.refresh(args.dir, args.timeout, log=lambda line: print(line, file=sys.stderr))
         return "".join(f"refreshed {path}\n" for path in done)
     if args.command == "reproduce":
-        from kdsurvey.distill import reproduce  # needs torch: a clear error without it
-
-        return reproduce.command(args)
+        return _reproduce(args)
     if args.command == "sweep":
-        from kdsurvey.distill import sweeprun  # needs torch: the same clear error as reproduce
-
-        return sweeprun.command(args)
+        return _sweep(args)
     raise AssertionError(args.command)
 
 

@@ -158,7 +158,9 @@ def read(path: str | Path) -> dict:
         rec = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        raise RecordError([(str(path), line, None, f"is not a valid JSON record ({exc}); delete or regenerate it")])
+        raise RecordError(
+            [(str(path), line, None, f"is not a valid JSON record ({exc}); delete or regenerate it")]
+        ) from None
     validate(rec, str(path))
     return rec
 

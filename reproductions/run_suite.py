@@ -1,6 +1,6 @@
-"""Regenerate data/reproduced/: run the default suite (sweep.yaml, the configs/*.yaml) and write its records.
+"""Regenerate data/reproduced/: run the default suite (suite.yaml, a grid of 13 methods) and write its records.
 
-    python reproductions/run_suite.py                 # all configs, CPU or GPU (auto), 2 jobs
+    python reproductions/run_suite.py                 # every method, CPU or GPU (auto), 2 jobs
     python reproductions/run_suite.py --only hinton_kd,dml --records /tmp/records
 
 A thin wrapper over `kdsurvey sweep` (kdsurvey.distill.sweeprun) with the suite's defaults. Stages
@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", type=Path, help="run every *.yaml of this folder instead of sweep.yaml")
+    parser.add_argument("--suite", type=Path, default=HERE / "suite.yaml", help="the sweep file (default suite.yaml)")
     parser.add_argument("--out", type=Path, default=HERE / "runs", help="stage store (default reproductions/runs)")
     parser.add_argument("--records", type=Path, default=HERE.parent / "data" / "reproduced")
     parser.add_argument("--device", default="auto")
@@ -33,11 +33,7 @@ def main(argv=None) -> int:
     from kdsurvey.errors import KdSurveyError
 
     try:
-        if args.configs is None:
-            spec = sweep.load(HERE / "sweep.yaml")
-        else:
-            spec = sweep.from_values({"include": "*.yaml"}, args.configs, str(args.configs))
-        spec = spec.only(set(args.only.split(",")) if args.only else None)
+        spec = sweep.load(args.suite).only(set(args.only.split(",")) if args.only else None)
         summary = sweeprun.run(spec, args.out, args.records, jobs=args.jobs, device=args.device,
                                log=lambda line: print(line, flush=True))  # fmt: skip
     except KdSurveyError as exc:

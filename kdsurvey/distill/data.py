@@ -175,23 +175,41 @@ def names() -> list[str]:
     return DATASETS.names()
 
 
+def parse(name: str) -> tuple[str, dict[str, str]]:
+    """("fake", {"classes": "100"}) from "fake:classes=100"; the name must be registered."""
+    if not isinstance(name, str):
+        raise UsageError(f"a data set is named by text, got {name!r}")
+    base, _, spec = name.partition(":")
+    DATASETS.get(base)  # unknown -> UnknownNameError with did-you-mean
+    options: dict[str, str] = {}
+    for item in spec.split(",") if spec else []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"data set option {item!r} is not KEY=VALUE (in {name})")
+        options[key.strip()] = value.strip()
+    if options and base != "fake":
+        raise UsageError(f"data set {base!r} takes no options (got {', '.join(options)})")
+    return base, options
+
+
+def check(name: str) -> None:
+    """Validate a data set name and its options without loading anything (for experiments)."""
+    base, options = parse(name)
+    if base == "fake":
+        _fake_options(options)
+
+
 def load(name: str, *, data_dir: str | Path | None = None, download: bool = False, **options: Any) -> Splits:
     """Both splits of a data set, in memory. Only `fake` takes options (also as "fake:classes=100,size=28").
 
     data_dir is the torchvision root of a downloadable set; it defaults to $KDSURVEY_DATASETS, else
     ~/.cache/kdsurvey/datasets (where download=True puts it). The embedded subset ignores both.
     """
-    name, _, spec = name.partition(":")
-    loader = DATASETS.get(name)
-    if spec:
-        for item in spec.split(","):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise UsageError(f"data set option {item!r} is not KEY=VALUE (in {name}:{spec})")
-            options.setdefault(key.strip(), value.strip())
+    name, parsed = parse(name)
+    options = {**parsed, **options}
     if options and name != "fake":
         raise UsageError(f"data set {name!r} takes no options (got {', '.join(options)})")
-    return loader(Path(data_dir).expanduser() if data_dir is not None else None, download, options)
+    return DATASETS.get(name)(Path(data_dir).expanduser() if data_dir is not None else None, download, options)
 
 
 @DATASETS.register("fashion-mnist-subset")
@@ -239,6 +257,29 @@ DATASETS.register("cifar100")(_torchvision("cifar100", "CIFAR100", "cifar-100-py
 FAKE_DEFAULTS = {"classes": 10, "channels": 3, "size": 32, "train": 512, "test": 128, "seed": 0}
 
 
+_FAKE_MINIMUM = {"classes": 2, "channels": 1, "size": 8, "train": 1, "test": 1, "seed": 0}
+
+
+def _fake_options(options: dict[str, Any]) -> dict[str, int]:
+    """The fake set's options as integers within range: a split with no images is an error, not an empty run."""
+    unknown = set(options) - set(FAKE_DEFAULTS)
+    if unknown:
+        raise UsageError(
+            f"unknown fake data option(s) {', '.join(sorted(unknown))} (known: {', '.join(FAKE_DEFAULTS)})"
+        )
+    out = {}
+    for key, value in {**FAKE_DEFAULTS, **options}.items():
+        try:
+            number = int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number < _FAKE_MINIMUM[key] or number > 10**7:
+            raise UsageError(f"fake data option {key} must be an integer in [{_FAKE_MINIMUM[key]}, 10000000], "
+                             f"got {value!r}")  # fmt: skip
+        out[key] = number
+    return out
+
+
 @DATASETS.register("fake")
 def _fake(data_dir: Path | None, download: bool, options: dict[str, Any]) -> Splits:
     """Synthetic, learnable data for tests and benchmarks: per-class random templates averaged with noise.
@@ -246,15 +287,7 @@ def _fake(data_dir: Path | None, download: bool, options: dict[str, Any]) -> Spl
     Options (ints): classes, channels, size (square images), train, test (set sizes), seed. Labels are
     balanced; mean/std are measured on the generated training set, as for the real sets.
     """
-    unknown = set(options) - set(FAKE_DEFAULTS)
-    if unknown:
-        raise UsageError(
-            f"unknown fake data option(s) {', '.join(sorted(unknown))} (known: {', '.join(FAKE_DEFAULTS)})"
-        )
-    try:
-        o = {key: int(value) for key, value in {**FAKE_DEFAULTS, **options}.items()}
-    except ValueError as exc:
-        raise UsageError(f"fake data options must be integers ({exc})") from None
+    o = _fake_options(options)
     k, c, s = o["classes"], o["channels"], o["size"]
     g = torch.Generator().manual_seed(o["seed"])
     templates = torch.randint(0, 256, (k, c, s, s), generator=g, dtype=torch.int16)

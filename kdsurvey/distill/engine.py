@@ -61,12 +61,16 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu or auto")
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
     if device.type not in ("cpu", "cuda"):
         raise UsageError(f"device {name!r} is not supported; use auto, cpu or cuda[:N]")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise UsageError(f"device {name!r}: the CPU has no index; use --device cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"device {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0")
     return device
 
 
@@ -284,8 +288,13 @@ def read_checkpoint(path: Path, fingerprint: str) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({exc}); delete it to start over") from exc
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be read ({reason}); delete it to start over") from None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != CHECKPOINT_FORMAT
+        or state.get("fingerprint") != fingerprint
+    ):
         raise CheckpointError(
             f"checkpoint {path} belongs to a different run (its configuration differs); delete it to start over"
         )

@@ -7,11 +7,19 @@ faster as N runs side by side than as one run on every core. With one GPU the N 
 with several, worker i takes GPU i mod count. On SLURM each task is one job, and a job that hits its
 time limit or is preempted is requeued by submitit (`Work.checkpoint`) and resumes from its stage's
 last finished epoch. submitit is optional and imported only when the slurm executor is asked for.
+
+Nothing here is module-level state: a task builds its own Runner, and a local worker learns its slot
+(for spreading workers over GPUs) from the task it is handed. Local workers never outlive the sweep:
+each asks the kernel to kill it when its parent dies (Linux PR_SET_PDEATHSIG) and also watches its
+parent's pid, so SIGKILL, SIGTERM or Ctrl-C on `kdsurvey sweep` leaves no worker training behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,12 +29,13 @@ from pathlib import Path
 
 import torch
 
+from kdsurvey import record
+from kdsurvey.distill.engine import resolve_device
+from kdsurvey.distill.runner import Runner, run
 from kdsurvey.distill.speed import Speed
+from kdsurvey.distill.store import Store
 from kdsurvey.distill.sweep import Task, status
 from kdsurvey.errors import KdSurveyError
-
-_RUNNERS: dict = {}  # one Runner (and its loaded data sets) per worker process and setting
-_SLOT: int | None = None  # this local worker's index, for spreading workers over GPUs
 
 
 class SweepError(KdSurveyError):
@@ -65,13 +74,15 @@ class Work:
     data_dir: Path | None = None
     threads: int | None = None  # None leaves torch's setting alone
     speed: Speed = field(default_factory=Speed)
+    retrain: bool = False
 
-    def __call__(self, task: Task) -> Outcome:
+    def __call__(self, task: Task, slot: int | None = None) -> Outcome:
         began = time.perf_counter()
         try:
             if self.threads:
                 torch.set_num_threads(self.threads)
-            detail = self._stage(task) if task.stage is not None else self._record(task)
+            device = self._device(slot)
+            detail = self._stage(task, device) if task.stage is not None else self._record(task, device)
         except Exception as exc:  # reported, and the tasks that need this one are skipped
             return Outcome(task.name, False, time.perf_counter() - began, f"{type(exc).__name__}: {exc}")
         return Outcome(task.name, True, time.perf_counter() - began, detail)
@@ -80,18 +91,13 @@ class Work:
         """submitit calls this on timeout or preemption: requeue the same task (it resumes from its checkpoint)."""
         return require_submitit().helpers.DelayedSubmission(self, *args, **kwargs)
 
-    def _device(self) -> str:
+    def _device(self, slot: int | None) -> str:
+        """With several GPUs, local worker slot i takes GPU i mod count."""
         count = torch.cuda.device_count() if self.device in ("auto", "cuda") else 0
-        return f"cuda:{_SLOT % count}" if _SLOT is not None and count > 1 else self.device
+        return f"cuda:{slot % count}" if slot is not None and count > 1 else self.device
 
-    def _stage(self, task: Task) -> str:
-        from kdsurvey.distill.engine import resolve_device
-        from kdsurvey.distill.runner import Runner, Store
-
-        key = (str(self.out), self._device(), str(self.data_dir))
-        if key not in _RUNNERS:
-            _RUNNERS[key] = Runner(Store(self.out), resolve_device(key[1]), self.data_dir, speed=self.speed)
-        runner = _RUNNERS[key]
+    def _stage(self, task: Task, device: str) -> str:
+        runner = Runner(Store(self.out), resolve_device(device), self.data_dir, speed=self.speed, retrain=self.retrain)
         before = status(task, runner.store)
         _, result = runner.obtain(task.stage)
         if before == "done":
@@ -99,11 +105,9 @@ class Work:
         resumed = result.get("resumed_from_epoch") or 0
         return f"resumed at epoch {resumed + 1}" if resumed else "trained"
 
-    def _record(self, task: Task) -> str:
-        from kdsurvey.distill import results, runner
-
-        record = runner.run(task.experiment, self.out, device=self._device(), data_dir=self.data_dir, speed=self.speed)
-        return str(results.write(record, self.records))
+    def _record(self, task: Task, device: str) -> str:
+        rec = run(task.experiment, self.out, device=device, data_dir=self.data_dir, speed=self.speed)
+        return str(record.write(rec, self.records))
 
 
 class Inline:
@@ -124,42 +128,61 @@ class Inline:
         return handle
 
     def close(self, running: list) -> None:
-        _RUNNERS.clear()
+        pass
 
 
-def _start_worker(counter) -> None:
-    global _SLOT
-    with counter.get_lock():
-        _SLOT = counter.value
-        counter.value += 1
+def _die_with_parent(parent: int) -> None:
+    """In a worker: be killed when the sweep process dies, however it dies."""
+    try:  # Linux: the kernel sends SIGKILL the moment the parent exits
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():  # elsewhere (and as a second line of defence): poll the parent's pid
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kdsurvey-parent-watch", daemon=True).start()
 
 
 class Local:
     """N worker processes on this machine (spawned, so CUDA works in them)."""
 
     def __init__(self, work: Work, jobs: int):
-        context = get_context("spawn")
-        counter = context.Value("i", 0)
         self.work, self.slots = work, jobs
-        self.pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(counter,))
+        self.pool = ProcessPoolExecutor(
+            jobs, mp_context=get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
+        self._slot_of: dict = {}  # future -> the slot it holds
 
     def submit(self, task: Task):
+        slot = min(set(range(self.slots)) - set(self._slot_of.values()))
         try:
-            return self.pool.submit(self.work, task)
+            future = self.pool.submit(self.work, task, slot)
         except BrokenProcessPool as exc:
             raise SweepError("a worker process died (out of memory?); rerun the sweep to resume") from exc
+        self._slot_of[future] = slot
+        return future
 
     def wait(self, handles: list) -> list:
         return list(wait(handles, return_when=FIRST_COMPLETED).done)
 
     def outcome(self, handle) -> Outcome:
+        self._slot_of.pop(handle, None)
         try:
             return handle.result()
         except BrokenProcessPool as exc:
             raise SweepError("a worker process died (out of memory?); rerun the sweep to resume") from exc
 
     def close(self, running: list) -> None:
-        self.pool.shutdown(wait=not running, cancel_futures=bool(running))
+        """Shut the pool down; with tasks still running (an interrupted sweep), kill the workers first."""
+        if running:
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()  # the stage resumes from its checkpoint on the next call
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Slurm:
@@ -205,7 +228,6 @@ class Slurm:
     def close(self, running: list) -> None:
         for job in running:
             job.cancel(check=False)
-        _RUNNERS.clear()  # filled only by submitit's debug executor, which runs tasks in this process
 
 
 def default_threads(jobs: int) -> int:

@@ -1,5 +1,7 @@
 """`kdsurvey reproduce`: run one experiment (or list what can be run) and write its result record.
 
+The library side of the command: it takes an Experiment (built by kdsurvey.cli from flags and a config).
+
 Launched by torchrun (WORLD_SIZE > 1), every process joins one DistributedDataParallel group
 (NCCL on CUDA, gloo on the CPU); rank 0 writes the stages and the record.
 """
@@ -7,14 +9,14 @@ Launched by torchrun (WORLD_SIZE > 1), every process joins one DistributedDataPa
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import torch.distributed as dist
 
-from kdsurvey.distill import config, data, methods, models, runner
-from kdsurvey.distill import results as resultsmod
-from kdsurvey.distill.flags import key_values
+from kdsurvey import record, reproduced
+from kdsurvey.distill import data, methods, models, runner
+from kdsurvey.distill.engine import resolve_device
+from kdsurvey.distill.experiment import Experiment
 from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import UsageError
 
@@ -31,70 +33,45 @@ def listing() -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_seeds(text: str | None):
-    if text is None:
-        return None
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip() != "")
-    except ValueError:
-        raise UsageError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
-    if not seeds:
-        raise UsageError("--seeds is empty")
-    return seeds
+def reproduce(
+    experiment: Experiment, out: str | Path, *, device: str = "auto", data_dir=None, download: bool = False,
+    progress: bool = False, log=None, speed: Speed | None = None, retrain: bool = False,
+) -> tuple[dict, Path | None]:  # fmt: skip
+    """Run `experiment`, write its record to `out`; returns (record, its path), the path None off rank 0.
 
-
-def options_from(pairs: list[str] | None) -> dict | None:
-    """--option key=value pairs, values read as YAML scalars (numbers, booleans, text)."""
-    if not pairs:
-        return None
-    import yaml
-
-    return {key: yaml.safe_load(value) for key, value in key_values(pairs, "--option").items()}
-
-
-def command(args) -> str:
-    if args.list:
-        return listing()
-    values = config.load(args.config) if args.config else {}
-    options = options_from(args.option)
-    if options is not None:
-        options = {**(values.get("options") or {}), **options}
-    experiment = config.experiment(
-        values,
-        method=args.method,
-        teacher=args.teacher,
-        student=args.student,
-        dataset=args.dataset,
-        seeds=parse_seeds(args.seeds),
-        teacher_seed=args.teacher_seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        options=options,
-    )
-    speed = Speed.from_pairs(args.speed)
+    Under torchrun (WORLD_SIZE > 1) this process joins the group first and leaves it at the end.
+    """
+    check_output(out)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed and args.device.startswith("cuda:"):
+    if distributed and device.startswith("cuda:"):
         raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
+    resolve_device(device)  # a bad device is an error before the group forms or anything loads
     if distributed:
-        _join_group(args.device)
+        _join_group(device)
     try:
-        device = args.device
         if distributed and device in ("auto", "cuda") and _cuda():
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        record = runner.run(
-            experiment, args.out, device=device, data_dir=args.data_dir, download=args.download,
-            progress=not args.quiet, log=None if args.quiet else lambda line: print(line, file=sys.stderr),
-            speed=speed,
-        )  # fmt: skip
-        rank = dist.get_rank() if distributed else 0
-        if rank != 0:
-            return ""
-        path = resultsmod.write(record, Path(args.out))
-        return summary_text(record) + f"record written to {path}\n"
+        rec = runner.run(experiment, out, device=device, data_dir=data_dir, download=download, progress=progress,
+                         log=log, speed=speed, retrain=retrain)  # fmt: skip
+        if (dist.get_rank() if distributed else 0) != 0:
+            return rec, None
+        return rec, record.write(rec, Path(out))
     finally:
         if distributed:
             dist.destroy_process_group()
+
+
+def check_output(folder: str | Path) -> Path:
+    """An output folder we can create or write into; refused before any work when it cannot be."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output folder {folder} exists and is not a folder")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {folder} cannot be written ({existing} is not a writable folder)")
+    return folder
 
 
 def _cuda() -> bool:
@@ -112,12 +89,10 @@ def _join_group(device: str) -> None:
     dist.init_process_group(backend=backend)
 
 
-def summary_text(record: dict) -> str:
-    from kdsurvey import reproduced
-
-    row = reproduced.summary([record]).iloc[0]
-    lines = [f"{record['title']} on {record['dataset']}, {record['teacher']['arch']} -> {record['student']['arch']}, "
-             f"{row['n']} seed(s), {record['epochs']} epochs, {record['device']}"]  # fmt: skip
+def summary_text(rec: dict) -> str:
+    row = reproduced.summary([rec]).iloc[0]
+    lines = [f"{rec['title']} on {rec['dataset']}, {rec['teacher']['arch']} -> {rec['student']['arch']}, "
+             f"{row['n']} seed(s), {rec['epochs']} epochs, {rec['device']}"]  # fmt: skip
     for role in ("teacher", "baseline", "student"):
         lo, hi = row[f"{role}_low"], row[f"{role}_high"]
         interval = "" if lo != lo else f"  (95% CI {lo:.2f} to {hi:.2f})"

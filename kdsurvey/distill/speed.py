@@ -18,7 +18,6 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from kdsurvey.distill.flags import key_values
 from kdsurvey.errors import UsageError
 
 NUMERIC = ("bf16", "channels_last", "fused_optimizer", "compile")
@@ -66,16 +65,6 @@ class Speed:
         if unknown:
             raise UsageError(f"unknown speed setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return cls(**values)
-
-    @classmethod
-    def from_pairs(cls, pairs: list[str] | None) -> Speed:
-        """From `--speed KEY=VALUE` flags: true/false/auto (automatic), or a compile backend name."""
-        words = {"true": True, "on": True, "false": False, "off": False, "auto": None}
-        values = {}
-        for key, text in key_values(pairs, "--speed", ", e.g. teacher_cache=true").items():
-            word = text.strip().lower()
-            values[key.strip()] = words[word] if word in words else text.strip()
-        return cls.from_dict(values)
 
     def resolve(self, device: torch.device) -> Speed:
         """The automatic switches made concrete for `device` (data_on_device stays: it needs the data)."""

@@ -4,7 +4,7 @@ A sweep file names experiments in two ways, which may be combined:
 
     include: configs/*.yaml          # experiment configs as `kdsurvey reproduce --config` reads them
     methods: [hinton_kd, dml]        # or a mapping: {hinton_kd: {temperature: 2}, dml: null}
-    pairs: [[cnn_large, cnn_small], {teacher: resnet32x4, student: resnet8x4, assistant: resnet20}]
+    pairs: [[cnn_large, cnn_small], {teacher: resnet32x4, student: resnet8x4}]
     seeds: [0, 1, 2]                 # ...and any other experiment field: dataset, recipe, options, ...
 
 The grid is methods x pairs; every other key is shared by the grid's experiments (per-method options
@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdsurvey.distill import config
-from kdsurvey.distill import methods as methodreg
-from kdsurvey.distill.results import run_id
-from kdsurvey.distill.runner import Experiment, Stage, Store
-from kdsurvey.errors import DataNotFoundError, UnknownNameError, UsageError
+from kdsurvey.distill.experiment import Experiment, Stage
+from kdsurvey.distill.store import Store
+from kdsurvey.errors import DataNotFoundError, UsageError
+from kdsurvey.record import run_id
 
 GRID_KEYS = {"include", "methods", "pairs"}
-SHARED_KEYS = ({f.name for f in fields(Experiment)} | {"epochs"}) - {"method", "teacher", "student"}
-PAIR_KEYS = {"teacher", "student", "assistant", "extra_teachers"}
+SHARED_KEYS = config.EXPERIMENT_KEYS - {"method", "teacher", "student"}
+PAIR_KEYS = {"teacher", "student"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Sweep:
             raise UsageError(f"{self.source}: the sweep holds no experiment")
         seen: dict[str, int] = {}
         for i, e in enumerate(self.experiments):
-            name = run_id(e)
+            name = record_name(e)
             if name in seen:
                 raise UsageError(f"{self.source}: experiments {seen[name] + 1} and {i + 1} would both write "
                                  f"the record {name}.json; make them differ in method, data set or pair")  # fmt: skip
@@ -61,6 +61,10 @@ class Sweep:
         if missing:
             raise UsageError(f"{self.source}: no experiment for method(s) {', '.join(missing)}")
         return Sweep(tuple(e for e in self.experiments if e.method in methods), self.source)
+
+
+def record_name(experiment: Experiment) -> str:
+    return run_id(experiment.method, experiment.dataset, experiment.teacher, experiment.student)
 
 
 def load(path: str | Path) -> Sweep:
@@ -107,7 +111,7 @@ def _included(patterns, base: Path, source: str) -> list[Path]:
 
 
 def _from_file(path: Path) -> Experiment:
-    return _experiment(config.load(path), str(path))
+    return config.experiment(config.load(path), str(path))
 
 
 def _grid(methods, pairs, shared: dict, source: str) -> list[Experiment]:
@@ -127,7 +131,7 @@ def _grid(methods, pairs, shared: dict, source: str) -> list[Experiment]:
                 raise UsageError(f"{source}: options of {method} must be a mapping, got {options!r}")
             values = {**shared, **(pair or {}), "method": method, "options": {**shared_options, **(options or {})}}
             where = f"{source}: {method}" + (f" ({pair['teacher']} -> {pair['student']})" if pair else "")
-            out.append(_experiment(values, where))
+            out.append(config.experiment(values, where))
     return out
 
 
@@ -139,27 +143,10 @@ def _pairs(pairs, source: str) -> list[dict]:
         if isinstance(pair, list) and len(pair) == 2 and all(isinstance(a, str) for a in pair):
             pair = {"teacher": pair[0], "student": pair[1]}
         if not isinstance(pair, dict) or not {"teacher", "student"} <= set(pair) or set(pair) - PAIR_KEYS:
-            raise UsageError(f"{source}: a pair is [teacher, student] or a mapping with teacher, student and "
-                             f"optionally assistant, extra_teachers; got {pair!r}")  # fmt: skip
+            raise UsageError(f"{source}: a pair is [teacher, student] or a mapping with teacher and student; "
+                             f"got {pair!r}")  # fmt: skip
         out.append(pair)
     return out
-
-
-def _experiment(values: dict, where: str) -> Experiment:
-    """config.experiment, plus checks it leaves to training time, with errors that say where."""
-    seeds = values.get("seeds")
-    if seeds is not None and not isinstance(seeds, list):
-        raise UsageError(f"{where}: seeds must be a list of non-negative integers, got {seeds!r}")
-    try:
-        experiment = config.experiment(values)
-        cls = methodreg.get(experiment.method)
-        unknown = sorted(set(experiment.options) - set(cls.defaults))
-        if unknown:
-            known = ", ".join(sorted(cls.defaults)) or "none"
-            raise UsageError(f"method {cls.name!r} has no option {', '.join(unknown)} (its options: {known})")
-    except (UsageError, UnknownNameError, DataNotFoundError) as exc:
-        raise type(exc)(f"{where}: {exc}") from exc
-    return experiment
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -208,14 +195,13 @@ def plan(sweep: Sweep, stamp: Callable[[Stage], Stage] | None = None) -> Plan:
     for i, experiment in enumerate(sweep.experiments):
         needs = []
         for seed in experiment.seeds:
-            for top in (experiment.teacher_stage(seed), experiment.baseline_stage(seed),
-                        experiment.student_stage(seed)):  # fmt: skip
+            for top in experiment.stages(seed).values():
                 top = stamp(top)
                 needs.append(top.label)
                 for stage in _with_dependencies(top):
                     stages.setdefault(stage.label, stage)
                     users.setdefault(stage.label, set()).add(i)
-        records.append(Task(run_id(experiment), tuple(dict.fromkeys(needs)), experiment=experiment))
+        records.append(Task(record_name(experiment), tuple(dict.fromkeys(needs)), experiment=experiment))
     order = {label: i for i, label in enumerate(stages)}  # first seen: a stage's teachers before it
     tasks = [Task(label, tuple(t.label for t in s.teachers), stage=s, used_by=len(users[label]))
              for label, s in stages.items()]  # fmt: skip
@@ -245,8 +231,9 @@ def status(task: Task, store: Store) -> str:
     return "resume" if store.checkpoint(task.stage).exists() else "train"
 
 
-def listing(p: Plan, store: Store, records: Path) -> str:
-    """What `kdsurvey sweep --dry-run` prints: every task with its status, shared stages first."""
+def listing(p: Plan, store: Store, records: Path, recipes: bool = False) -> str:
+    """What `--dry-run` prints: every task with its status, shared stages first; with `recipes`, each
+    experiment's recipe, teacher recipe and method options too."""
     states = [status(t, store) for t in p.stages]
     counts = {s: states.count(s) for s in ("done", "resume", "train")}
     lines = [f"{p.sweep.source}: {len(p.records)} experiment(s), {len(p.stages)} stage(s) under {store.root} "
@@ -256,4 +243,15 @@ def listing(p: Plan, store: Store, records: Path) -> str:
         lines.append(f"  {state:7s} {task.name}  (used by {task.used_by} experiment{'s' * (task.used_by > 1)})")
     lines.append(f"records (written once their stages are stored) to {records}:")
     lines += [f"  write   {t.name}.json  ({len(t.experiment.seeds)} seed(s))" for t in p.records]
+    if recipes:
+        for t in p.records:
+            e = t.experiment
+            lines.append(f"{t.name}: seeds {', '.join(map(str, e.seeds))}; teacher seed {e.teacher_seed}")
+            lines.append(f"  recipe          {_recipe_text(e.recipe)}")
+            lines.append(f"  teacher recipe  {_recipe_text(e.teacher_recipe or e.recipe)}")
+            lines.append(f"  options         {', '.join(f'{k}={v}' for k, v in e.options.items()) or 'none'}")
     return "\n".join(lines) + "\n"
+
+
+def _recipe_text(recipe) -> str:
+    return ", ".join(f"{k}={v}" for k, v in recipe.as_dict().items())

@@ -103,7 +103,7 @@ def test_one_keeps_the_student_as_branch_zero_and_draws_new_heads(fake_splits, s
 
 
 def test_cs_kd_partners_share_the_class(fake_splits, sample):
-    from kdsurvey.distill.methods.cskd import same_class_partners
+    from kdsurvey.distill.methods.cs_kd import same_class_partners
 
     method, _ = build("cs_kd", fake_splits, sample)
     y = fake_splits.train.labels[:40]

@@ -1,31 +1,21 @@
-"""The registry of distillation methods, one small file each; `names()` lists them.
+"""The registry of distillation methods, one small file each, named after the method it registers.
 
-A method class binds a pure loss from `kdsurvey.distill.losses` to what it trains. `plan` (in
-`kdsurvey.distill.runner`) decides which trained teachers each method receives.
+A method class binds a pure loss from `kdsurvey.distill.losses` to what it trains, declares its options
+(`option_spec`) and the trained teachers it needs (`teacher_roles`). Every module of this package is
+imported here, so adding a method is adding its file: nothing else lists it.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from kdsurvey.distill.methods._registry import METHODS
 from kdsurvey.distill.methods.base import Context, Method
 
-# Importing the method modules registers them.
-from kdsurvey.distill.methods import (  # noqa: E402, F401  isort: skip
-    ce,
-    kd,
-    fitnet,
-    attention,
-    similarity,
-    rkd,
-    pkt,
-    takd,
-    multi_teacher,
-    dml,
-    one,
-    kdcl,
-    byot,
-    cskd,
-)
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_") and _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def names() -> list[str]:

@@ -10,6 +10,7 @@ from kdsurvey.distill.losses import attention_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.distill.models import capture
+from kdsurvey.distill.options import integer, weight
 
 
 def paired_stages(student, teacher) -> list[tuple[str, str]]:
@@ -24,8 +25,7 @@ class AttentionTransfer(Method):
     knowledge = "feature"
     strategy = "offline"
     reference = "zagoruyko2017paying"
-    teachers_needed = 1
-    defaults = {"at_weight": 1000.0, "p": 2}
+    option_spec = {"at_weight": weight(1000.0), "p": integer(2, minimum=1)}
 
     def forward(self, x, y, index):
         pairs = paired_stages(self.student, self.teachers[0])

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kdsurvey.distill import options as opt
+from kdsurvey.distill.roles import TEACHER, Role
 from kdsurvey.errors import UsageError
 
 
@@ -37,9 +39,24 @@ class Method(nn.Module):
     knowledge: ClassVar[str]  # "response" | "feature" | "relation" | "none"
     strategy: ClassVar[str]  # "offline" | "online" | "self" | "none"
     reference: ClassVar[str | None] = None  # BibTeX key of the paper
-    teachers_needed: ClassVar[int] = 0  # how many trained teachers the method takes
     teacher_outputs_only: ClassVar[bool] = False  # uses its teachers only via teacher_logits(x, index): cacheable
-    defaults: ClassVar[dict[str, Any]] = {}
+    option_spec: ClassVar[dict[str, opt.Option]] = {}  # name -> default and accepted values
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return opt.defaults(cls.option_spec)
+
+    @classmethod
+    def resolve_options(cls, given: dict | None) -> dict[str, Any]:
+        """Every option of the method, `given` over the defaults, checked (UsageError naming the option)."""
+        return opt.resolve(cls.name, cls.option_spec, given)
+
+    @classmethod
+    def teacher_roles(cls, options: dict[str, Any]) -> tuple[Role, ...]:
+        """The trained teachers this method distils from (resolved `options` in hand), as roles the
+        experiment turns into stages. Offline methods learn from the experiment's teacher; online and
+        self-distillation train without one. Methods with another arrangement override this."""
+        return (TEACHER,) if cls.strategy == "offline" else ()
 
     def __init__(
         self,
@@ -50,13 +67,10 @@ class Method(nn.Module):
         **options,
     ):
         super().__init__()
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            known = ", ".join(sorted(self.defaults)) or "none"
-            raise UsageError(f"method {self.name!r} has no option {', '.join(unknown)} (its options: {known})")
-        self.options = {**self.defaults, **options}
-        if len(teachers) < self.teachers_needed:
-            raise UsageError(f"method {self.name!r} needs {self.teachers_needed} teacher(s), got {len(teachers)}")
+        self.options = self.resolve_options(options)
+        needed = len(self.teacher_roles(self.options))
+        if len(teachers) != needed:
+            raise UsageError(f"method {self.name!r} needs {needed} teacher(s), got {len(teachers)}")
         self.student = student
         self._teachers = [freeze(t) for t in teachers]
         self.context = Context()

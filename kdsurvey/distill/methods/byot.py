@@ -14,6 +14,7 @@ from kdsurvey.distill.losses import byot_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy, probe_shapes
 from kdsurvey.distill.models import capture
+from kdsurvey.distill.options import number, temperature, weight
 
 
 class Exit(nn.Module):
@@ -49,7 +50,7 @@ class SelfDistillation(Method):
     knowledge = "response"
     strategy = "self"
     reference = "zhang2019your"
-    defaults = {"alpha": 0.3, "feature_weight": 0.03, "temperature": 3.0}
+    option_spec = {"alpha": number(0.3, maximum=1.0), "feature_weight": weight(0.03), "temperature": temperature(3.0)}
 
     def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
         super().__init__(student, teachers, sample, make_model, **options)

@@ -13,6 +13,7 @@ import torch
 from kdsurvey.distill.losses import cskd_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
+from kdsurvey.distill.options import temperature, weight
 
 
 def same_class_partners(labels, y, members):
@@ -29,7 +30,7 @@ class ClassWiseSelfKD(Method):
     knowledge = "response"
     strategy = "self"
     reference = "yun2020regularizing"
-    defaults = {"cls_weight": 1.0, "temperature": 4.0}
+    option_spec = {"cls_weight": weight(1.0), "temperature": temperature(4.0)}
 
     _members = None
 

@@ -11,6 +11,7 @@ from torch import nn
 from kdsurvey.distill.losses import dml_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
+from kdsurvey.distill.options import integer, model, temperature, weight
 from kdsurvey.errors import UsageError
 
 
@@ -20,8 +21,6 @@ class PeerMethod(Method):
     def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
         super().__init__(student, teachers, sample, make_model, **options)
         count, arch = self.options["peers"], self.options["peer_arch"]
-        if not isinstance(count, int) or count < 2:
-            raise UsageError(f"method {self.name!r}: peers must be an integer >= 2, got {count!r}")
         if make_model is None:
             raise UsageError(f"method {self.name!r} builds peer models and needs make_model")
         self.others = nn.ModuleList(make_model(arch) for _ in range(count - 1))
@@ -40,7 +39,12 @@ class DeepMutualLearning(PeerMethod):
     knowledge = "response"
     strategy = "online"
     reference = "zhang2018deep"
-    defaults = {"peers": 2, "peer_arch": None, "temperature": 1.0, "mimicry_weight": 1.0}
+    option_spec = {
+        "peers": integer(2, minimum=2),
+        "peer_arch": model(None),
+        "temperature": temperature(1.0),
+        "mimicry_weight": weight(1.0),
+    }
 
     def forward(self, x, y, index):
         logits = self.peer_logits(x)

@@ -13,6 +13,7 @@ from kdsurvey.distill.losses import hint_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy, probe_shapes
 from kdsurvey.distill.models import capture
+from kdsurvey.distill.options import integer, weight
 
 
 class Regressor(nn.Module):
@@ -40,8 +41,10 @@ class FitNets(Method):
     knowledge = "feature"
     strategy = "offline"
     reference = "romero2015fitnets"
-    teachers_needed = 1
-    defaults = {"hint_weight": 100.0, "stage": 1}
+    option_spec = {
+        "hint_weight": weight(100.0),
+        "stage": integer(1, minimum=0, maximum=2),
+    }  # every model has >= 3 stages
 
     def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
         super().__init__(student, teachers, sample, make_model, **options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from kdsurvey.distill.losses import kd_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
+from kdsurvey.distill.options import temperature, weight
 
 
 @register
@@ -17,9 +18,8 @@ class HintonKD(Method):
     knowledge = "response"
     strategy = "offline"
     reference = "hinton2015distilling"
-    teachers_needed = 1
     teacher_outputs_only = True
-    defaults = {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
+    option_spec = {"temperature": temperature(4.0), "ce_weight": weight(0.1), "kd_weight": weight(0.9)}
 
     def forward(self, x, y, index):
         (teacher,) = self.teacher_logits(x, index)[:1]  # teacher first: see Method.teacher_logits

@@ -6,9 +6,11 @@ KDCL-MinLogit by default; the first peer is the reported student.
 from __future__ import annotations
 
 from kdsurvey.distill.losses import kdcl_loss
+from kdsurvey.distill.losses.online import ENSEMBLES
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import cross_entropy
 from kdsurvey.distill.methods.dml import PeerMethod
+from kdsurvey.distill.options import choice, integer, model, temperature, weight
 
 
 @register
@@ -18,7 +20,13 @@ class CollaborativeLearning(PeerMethod):
     knowledge = "response"
     strategy = "online"
     reference = "guo2020online"
-    defaults = {"peers": 2, "peer_arch": None, "temperature": 2.0, "ensemble": "min_logit", "kd_weight": 1.0}
+    option_spec = {
+        "peers": integer(2, minimum=2),
+        "peer_arch": model(None),
+        "temperature": temperature(2.0),
+        "ensemble": choice("min_logit", ENSEMBLES),
+        "kd_weight": weight(1.0),
+    }
 
     def forward(self, x, y, index):
         logits = self.peer_logits(x)

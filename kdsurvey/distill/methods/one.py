@@ -17,7 +17,7 @@ from kdsurvey.distill.losses import one_ensemble, one_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.distill.models import split
-from kdsurvey.errors import UsageError
+from kdsurvey.distill.options import integer, temperature, weight
 
 
 def fresh_copy(module: nn.Module) -> nn.Module:
@@ -62,13 +62,11 @@ class OnTheFlyEnsemble(Method):
     knowledge = "response"
     strategy = "online"
     reference = "lan2018knowledge"
-    defaults = {"branches": 3, "temperature": 3.0, "kd_weight": 1.0}
+    option_spec = {"branches": integer(3, minimum=2), "temperature": temperature(3.0), "kd_weight": weight(1.0)}
 
     def __init__(self, student, teachers=(), sample=None, make_model=None, **options):
         super().__init__(student, teachers, sample, make_model, **options)
         count = self.options["branches"]
-        if not isinstance(count, int) or count < 2:
-            raise UsageError(f"method 'one': branches must be an integer >= 2, got {count!r}")
         self.trunk, head = split(student)
         self.extra_heads = nn.ModuleList(fresh_copy(head) for _ in range(count - 1))
         self.heads = [head]  # branch 0 is the student's own head, registered under `student`

@@ -9,6 +9,7 @@ from kdsurvey.distill.losses import pkt_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.distill.methods.rkd import embeddings
+from kdsurvey.distill.options import weight
 
 
 @register
@@ -18,8 +19,7 @@ class ProbabilisticKT(Method):
     knowledge = "relation"
     strategy = "offline"
     reference = "passalis2018learning"
-    teachers_needed = 1
-    defaults = {"pkt_weight": 30000.0}
+    option_spec = {"pkt_weight": weight(30000.0)}
 
     def forward(self, x, y, index):
         logits, s, t = embeddings(self, x)

@@ -9,6 +9,7 @@ from kdsurvey.distill.losses import rkd_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.distill.models import capture
+from kdsurvey.distill.options import weight
 
 
 def embeddings(method: Method, x):
@@ -28,8 +29,7 @@ class RelationalKD(Method):
     knowledge = "relation"
     strategy = "offline"
     reference = "park2019relational"
-    teachers_needed = 1
-    defaults = {"rkd_weight": 1.0, "distance_weight": 25.0, "angle_weight": 50.0}
+    option_spec = {"rkd_weight": weight(1.0), "distance_weight": weight(25.0), "angle_weight": weight(50.0)}
 
     def forward(self, x, y, index):
         logits, s, t = embeddings(self, x)

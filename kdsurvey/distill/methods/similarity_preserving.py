@@ -9,6 +9,7 @@ from kdsurvey.distill.losses import similarity_loss
 from kdsurvey.distill.methods._registry import register
 from kdsurvey.distill.methods.base import Method, cross_entropy
 from kdsurvey.distill.models import capture
+from kdsurvey.distill.options import weight
 
 
 @register
@@ -18,8 +19,7 @@ class SimilarityPreserving(Method):
     knowledge = "relation"
     strategy = "offline"
     reference = "tung2019similarity"
-    teachers_needed = 1
-    defaults = {"sp_weight": 3000.0}
+    option_spec = {"sp_weight": weight(3000.0)}
 
     def forward(self, x, y, index):
         s_name, t_name = self.student.stage_names[-1], self.teachers[0].stage_names[-1]
