@@ -368,7 +368,10 @@ def _run(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a usage error (already printed as one line) or --help / --version
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         text = _run(args)
     except KdSurveyError as exc:

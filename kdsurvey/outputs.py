@@ -6,6 +6,7 @@ was written by kdsurvey (it holds the marker file), so a mistyped --out cannot w
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -22,9 +23,26 @@ def check_target(target: str | Path) -> Path:
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target} exists and is not a folder")
+    here = Path.cwd().resolve()
+    if target.resolve() == here or target.resolve() in here.parents:
+        raise OutputError(f"output folder {target} is the current folder or holds it, and is replaced as a whole; "
+                          "run from another folder or name another --out")  # fmt: skip
     if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
         raise OutputError(f"{target} is not empty and was not written by kdsurvey; choose another folder or empty it")
     return target
+
+
+def writable_folder(folder: str | Path, what: str = "output folder") -> Path:
+    """A folder that can be created or written into (runs add files to it; nothing is replaced)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {folder} exists and is not a folder")
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {folder} cannot be written ({existing} is not a writable folder)")
+    return folder
 
 
 @contextmanager

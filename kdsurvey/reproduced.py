@@ -24,6 +24,7 @@ import pandas as pd
 from kdsurvey import record, stats
 from kdsurvey.columns import FLOAT_COLUMNS, SURVEY_COLUMNS
 
+
 def _signed(value: float, negative_word: str) -> str:
     if math.isnan(value):
         return "–"

@@ -19,6 +19,7 @@ from kdsurvey.distill.engine import resolve_device
 from kdsurvey.distill.experiment import Experiment
 from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import UsageError
+from kdsurvey.outputs import writable_folder
 
 
 def listing() -> str:
@@ -41,7 +42,7 @@ def reproduce(
 
     Under torchrun (WORLD_SIZE > 1) this process joins the group first and leaves it at the end.
     """
-    check_output(out)
+    writable_folder(out)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and device.startswith("cuda:"):
         raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
@@ -59,19 +60,6 @@ def reproduce(
     finally:
         if distributed:
             dist.destroy_process_group()
-
-
-def check_output(folder: str | Path) -> Path:
-    """An output folder we can create or write into; refused before any work when it cannot be."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"output folder {folder} exists and is not a folder")
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"output folder {folder} cannot be written ({existing} is not a writable folder)")
-    return folder
 
 
 def _cuda() -> bool:

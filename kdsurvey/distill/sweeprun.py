@@ -25,6 +25,7 @@ from kdsurvey.distill.experiment import stamp
 from kdsurvey.distill.speed import Speed
 from kdsurvey.distill.store import Store
 from kdsurvey.errors import KdSurveyError, UsageError
+from kdsurvey.outputs import writable_folder
 
 
 class SweepFailed(KdSurveyError):
@@ -144,6 +145,8 @@ def run(
     records = Path(records) if records is not None else out
     speed = speed or Speed()
     check_workers(jobs, threads, executor)
+    writable_folder(out, "stage store")
+    writable_folder(records, "records folder")
     plan = planned(spec, speed, device, executor)
     store = Store(out)
     for task in plan.stages:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import FAKE
 
-from kdsurvey import cli, reproduced
+from kdsurvey import cli, record
 from kdsurvey.distill import config, runner
+from kdsurvey.distill.experiment import Experiment
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import UnknownNameError, UsageError
 
@@ -24,13 +25,13 @@ QUICK = Recipe(epochs=1, batch_size=16, lr=0.05)
 def experiment(method="hinton_kd", **kw):
     kw.setdefault("seeds", (0, 1))
     kw.setdefault("recipe", QUICK)
-    return runner.Experiment(method=method, dataset=FAKE, teacher="cnn_medium", student="cnn_small", **kw)
+    return Experiment(method=method, dataset=FAKE, teacher="cnn_medium", student="cnn_small", **kw)
 
 
 def test_plan_of_each_strategy():
     e = experiment(teacher_seed=7)
     assert e.student_stage(1).teachers == (e.teacher_stage(1),) and e.teacher_stage(1).seed == 7
-    takd = experiment("takd", assistant="cnn_small")
+    takd = experiment("takd", options={"assistant": "cnn_small"})
     (assistant,) = takd.student_stage(0).teachers
     assert (assistant.method, assistant.arch, assistant.teachers) == (
         "hinton_kd",
@@ -39,6 +40,7 @@ def test_plan_of_each_strategy():
     )
     assert len(experiment("multi_teacher").student_stage(0).teachers) == 2
     assert experiment("dml").student_stage(0).teachers == ()
+    assert experiment("cs_kd").student_stage(0).teachers == ()
     with pytest.raises(UsageError, match="name a distillation method"):
         experiment("ce")
 
@@ -59,20 +61,27 @@ def test_stage_keys_tell_every_setting_apart():
         ({"student": "cnn_tiny"}, UnknownNameError, "unknown model 'cnn_tiny'"),
         ({"dataset": "imagenet"}, UnknownNameError, "unknown data set 'imagenet'"),
         ({"seeds": (1, 1)}, UsageError, "distinct"),
-        ({"seeds": (-1,)}, UsageError, "non-negative"),
+        ({"seeds": (-1,)}, UsageError, "integer in"),
+        ({"seeds": (2**32,)}, UsageError, "integer in"),
+        ({"seeds": 5}, UsageError, "non-empty list"),
         ({"teacher_seed": "zero"}, UsageError, "teacher_seed"),
+        ({"options": {"temperature": "abc"}}, UsageError, "option temperature must be a finite number > 0"),
+        ({"options": {"temperature": 0}}, UsageError, "option temperature"),
+        ({"options": {"kd_weight": float("nan")}}, UsageError, "option kd_weight"),
+        ({"options": {"temprature": 2}}, UsageError, "has no option temprature"),
+        ({"dataset": "fake:train=0"}, UsageError, "train must be an integer in"),
     ],
 )
 def test_bad_experiments_are_clear_errors(changes, error, message):
     values = {"method": "hinton_kd", "dataset": FAKE} | changes
     with pytest.raises(error, match=message):
-        runner.Experiment(**values)
+        Experiment(**values)
 
 
 def test_run_writes_a_valid_record_and_reuses_stages(tmp_path):
     said = []
     rec = runner.run(experiment(), tmp_path, device="cpu", log=said.append)
-    reproduced.check_record(rec, "record")
+    record.validate(rec, "record")
     assert rec["seeds"] == [0, 1] and len(rec["accuracy"]["student"]) == 2
     assert rec["teacher"]["parameters"] > rec["student"]["parameters"]
     assert rec["torch"] and rec["device"] == "cpu" and rec["config"]["dataset"] == FAKE
@@ -93,25 +102,23 @@ def test_config_file_and_overrides(tmp_path):
         encoding="utf-8",
     )
     e = config.experiment(config.load(path), seeds=(5,), lr=0.2)
-    assert e.method == "dml" and e.seeds == (5,) and e.options == {"peers": 3}
+    assert e.method == "dml" and e.seeds == (5,) and e.options["peers"] == 3
     assert (e.recipe.epochs, e.recipe.batch_size, e.recipe.lr) == (2, 16, 0.2)
     assert (e.teacher_recipe.epochs, e.teacher_recipe.batch_size) == (5, 16)
     path.write_text("method: dml\nrecipie: {}\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="unknown config key.*recipie"):
+    with pytest.raises(UsageError, match="unknown key.*recipie"):
         config.experiment(config.load(path))
     path.write_text("method: [unclosed\n", encoding="utf-8")
     with pytest.raises(UsageError, match="not valid YAML"):
         config.load(path)
 
 
-def test_every_suite_config_is_valid():
-    folder = Path(__file__).resolve().parents[2] / "reproductions" / "configs"
-    configs = sorted(folder.glob("*.yaml"))
-    assert configs
-    methods = {config.experiment(config.load(p)).method for p in configs}
+def test_the_suite_covers_every_method():
     from kdsurvey.distill import methods as registry
+    from kdsurvey.distill import sweep
 
-    assert methods == set(registry.names()) - {"ce"}
+    suite = sweep.load(Path(__file__).resolve().parents[2] / "reproductions" / "suite.yaml")
+    assert sorted(e.method for e in suite.experiments) == sorted(set(registry.names()) - {"ce"})
 
 
 def run_cli(capsys, *argv):
@@ -128,7 +135,7 @@ def test_cli_reproduce_end_to_end(capsys, tmp_path):
     assert (rc, err) == (0, "")
     assert "teacher" in out and "Welch p" in out and "record written to" in out
     (path,) = tmp_path.glob("*.json")
-    reproduced.check_record(json.loads(path.read_text()), str(path))
+    record.validate(json.loads(path.read_text()), str(path))
 
 
 def test_cli_reproduce_with_the_teacher_cache_matches_without(capsys, tmp_path):
@@ -151,11 +158,11 @@ def test_cli_list(capsys):
     [
         (["reproduce", "hinton_kdd"], "did you mean hinton_kd"),
         (["reproduce"], "no method given"),
-        (["reproduce", "hinton_kd", "--seeds", "0,x"], "comma-separated integers"),
+        (["reproduce", "hinton_kd", "--seeds", "0,x"], "integer in"),
         (["reproduce", "hinton_kd", "--option", "temperature"], "KEY=VALUE"),
         (["reproduce", "hinton_kd", "--dataset", "mnist", "--data-dir", "/nonexistent/kd"], "--download"),
         (["reproduce", "hinton_kd", "--config", "/nonexistent/x.yaml"], "does not exist"),
-        (["reproduce", "hinton_kd", "--epochs", "0"], "epochs must be a positive integer"),
+        (["reproduce", "hinton_kd", "--epochs", "0"], "expected a positive integer"),
         (["reproduce", "hinton_kd", "--speed", "compile=nosuchbackend"], "compile backend 'nosuchbackend' is unknown"),
     ],
 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -16,8 +19,8 @@ import torch
 from conftest import FAKE
 
 from kdsurvey import cli
-from kdsurvey.distill import config, runner, sweep, sweeprun
-from kdsurvey.distill.runner import Store
+from kdsurvey.distill import runner, sweep, sweeprun
+from kdsurvey.distill.store import Store
 from kdsurvey.errors import DataNotFoundError, UnknownNameError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,12 +41,14 @@ def write_sweep(folder: Path, values: dict) -> Path:
     [
         ({"methods": ["hinton_kdd"]}, UnknownNameError, "hinton_kdd.*did you mean hinton_kd"),
         ({"methods": ["ce"]}, UsageError, "name a distillation method"),
-        ({"methods": ["dml"], "seeds": 3}, UsageError, "seeds must be a list"),
+        ({"methods": ["dml"], "seeds": 3}, UsageError, "seeds must be a non-empty list"),
         ({"methods": ["dml"], "seeds": [1, 1]}, UsageError, "distinct"),
-        ({"methods": ["dml"], "seeds": [-1]}, UsageError, "non-negative"),
+        ({"methods": ["dml"], "seeds": [-1]}, UsageError, "integer in"),
         ({"methods": ["dml"], "sedes": [0]}, UsageError, "unknown key.*sedes"),
         ({"include": "nothing/*.yaml"}, DataNotFoundError, "matches no file"),
         ({"include": "configs/*.yaml", "seeds": [0]}, UsageError, "needs 'methods'"),
+        ({"methods": ["dml"], "pairs": [{"teacher": "cnn_large", "student": "cnn_small", "assistant": "x"}]},
+         UsageError, "a pair is"),
         ({}, UsageError, "include.*methods"),
         ({"methods": ["dml", "dml"]}, UsageError, "distinct names"),
         ({"methods": ["dml"], "pairs": [["cnn_large"]]}, UsageError, "a pair is"),
@@ -65,24 +70,28 @@ def test_grid_and_includes(tmp_path):
               "pairs": [["cnn_medium", "cnn_small"], {"teacher": "cnn_large", "student": "cnn_medium"}],
               "dataset": FAKE, "seeds": [0, 1], "epochs": 3, "options": {}}  # fmt: skip
     spec = sweep.load(write_sweep(tmp_path, values))
-    got = [(e.method, e.teacher, e.student, e.seeds, e.recipe.epochs, e.options) for e in spec.experiments]
+    got = [(e.method, e.teacher, e.student, e.seeds, e.recipe.epochs, e.options.get("temperature"))
+           for e in spec.experiments]  # fmt: skip
     assert got == [
-        ("pkt", "cnn_large", "cnn_small", (4,), 10, {}),  # an included config is taken as written
-        ("hinton_kd", "cnn_medium", "cnn_small", (0, 1), 3, {"temperature": 2}),
-        ("dml", "cnn_medium", "cnn_small", (0, 1), 3, {}),
-        ("hinton_kd", "cnn_large", "cnn_medium", (0, 1), 3, {"temperature": 2}),
-        ("dml", "cnn_large", "cnn_medium", (0, 1), 3, {}),
+        ("pkt", "cnn_large", "cnn_small", (4,), 10, None),  # an included config is taken as written
+        ("hinton_kd", "cnn_medium", "cnn_small", (0, 1), 3, 2.0),
+        ("dml", "cnn_medium", "cnn_small", (0, 1), 3, 1.0),
+        ("hinton_kd", "cnn_large", "cnn_medium", (0, 1), 3, 2.0),
+        ("dml", "cnn_large", "cnn_medium", (0, 1), 3, 1.0),
     ]
     assert [e.method for e in spec.only({"pkt", "dml"}).experiments] == ["pkt", "dml", "dml"]
     with pytest.raises(UsageError, match="no experiment for method.*rkd"):
         spec.only({"rkd"})
 
 
-def test_default_suite_sweep_is_the_configs():
-    spec = sweep.load(REPO / "reproductions" / "sweep.yaml")
-    configs = sorted((REPO / "reproductions" / "configs").glob("*.yaml"))
-    assert len(spec.experiments) == len(configs) == 13
-    assert [e.describe() for e in spec.experiments] == [config.experiment(config.load(p)).describe() for p in configs]
+def test_the_default_suite_is_one_grid_of_thirteen_methods():
+    spec = sweep.load(REPO / "reproductions" / "suite.yaml")
+    assert len(spec.experiments) == 13 and len({e.method for e in spec.experiments}) == 13
+    assert {(e.teacher, e.student, e.dataset, e.seeds) for e in spec.experiments} == {
+        ("cnn_large", "cnn_small", "fashion-mnist-subset", (0, 1, 2))
+    }
+    options = {e.method: e.options for e in spec.experiments}
+    assert options["takd"]["assistant"] == "cnn_medium" and options["multi_teacher"]["extra_teachers"] == ["cnn_medium"]
 
 
 def test_plan_trains_each_stage_once_shared_first(tmp_path):
@@ -243,11 +252,8 @@ def test_run_suite_wraps_the_sweep(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("run_suite", REPO / "reproductions" / "run_suite.py")
     run_suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_suite)
-    (tmp_path / "configs").mkdir()
-    for method in ("pkt", "dml"):
-        text = f"method: {method}\ndataset: '{FAKE}'\nteacher: cnn_medium\nseeds: [0]\nrecipe: {json.dumps(QUICK)}\n"
-        (tmp_path / "configs" / f"{method}.yaml").write_text(text, encoding="utf-8")
-    argv = ["--configs", str(tmp_path / "configs"), "--out", str(tmp_path / "out"), "--records", str(tmp_path / "rec"),
+    suite = write_sweep(tmp_path, GRID | {"methods": ["pkt", "dml"], "seeds": [0]})
+    argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--records", str(tmp_path / "rec"),
             "--device", "cpu", "--jobs", "1"]  # fmt: skip
     assert run_suite.main(argv + ["--only", "pkt"]) == 0
     assert "1 record(s); 3 stage(s) run" in capsys.readouterr().out
@@ -262,11 +268,10 @@ def test_local_workers_spread_over_the_gpus(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     work = executors.Work(tmp_path, tmp_path, device="auto")
     for slot, device in ((None, "auto"), (0, "cuda:0"), (3, "cuda:1")):
-        monkeypatch.setattr(executors, "_SLOT", slot)
-        assert work._device() == device
-    assert executors.Work(tmp_path, tmp_path, device="cuda:1")._device() == "cuda:1"  # as asked
+        assert work._device(slot) == device
+    assert executors.Work(tmp_path, tmp_path, device="cuda:1")._device(1) == "cuda:1"  # as asked
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert work._device() == "auto"  # one GPU: every worker shares it
+    assert work._device(1) == "auto"  # one GPU: every worker shares it
 
 
 def test_speed_switches_reach_the_workers_and_the_plan_keys(tmp_path, capsys):
@@ -303,3 +308,58 @@ def test_cli_speed_errors(tmp_path, capsys, argv, message):
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "r"), "--dry-run", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(message, err), err
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc), found through each task's children file."""
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - found)
+            found |= kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has stopped; it only waits to be reaped
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds worker processes through Linux's /proc")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "SIGINT"])
+def test_stopping_a_sweep_leaves_no_worker_alive(tmp_path, how):
+    """`kdsurvey sweep --jobs 2` stopped mid-training: within 10 s none of its workers is alive."""
+    path = write_sweep(tmp_path, GRID | {"methods": ["dml", "one"], "recipe": {"epochs": 400, "batch_size": 16}})
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "kdsurvey", "sweep", str(path), "--out", str(out), "--jobs", "2", "--threads", "1",
+            "--device", "cpu", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(argv, env=os.environ | {"OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline, workers = time.monotonic() + 120, set()
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = _descendants(proc.pid)
+            if len(workers) >= 2 and len(list(out.glob("checkpoints/*.ckpt"))) >= 2:
+                break  # two workers, each inside a stage
+            time.sleep(0.2)
+        assert proc.poll() is None and len(workers) >= 2, "the sweep did not get two workers training"
+        workers = _descendants(proc.pid)
+        proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.2)
+        assert not [p for p in workers if _alive(p)], f"workers alive 10 s after {how}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _descendants(proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
