@@ -1,4 +1,5 @@
-"""Read a data CSV strictly: exact header, same number of cells on every line, line numbers kept.
+"""Read a data CSV strictly: exact header, same number of cells on every line, every cell one line of
+printable text (no control character, no quoted newline), line numbers kept.
 
 Validation code collects problems as (file, line, column, message) and raises one CatalogueError.
 """
@@ -7,9 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from kdsurvey.errors import CatalogueError, DataNotFoundError
+
+#: Control characters (C0, DEL, C1) and Unicode line/paragraph separators: never part of a printed cell.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = "\n\r\x85\u2028\u2029"
 
 
 class Problems:
@@ -35,6 +41,21 @@ def read_utf8(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CatalogueError([(str(path), line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+
+
+def bad_characters(text: str) -> str | None:
+    """Why a cell's text cannot reach a table (a line break, a control character), or None.
+
+    A table cell is one line of printable text; a NUL or a quoted newline would break Markdown and
+    LaTeX rows downstream, so the loader refuses it where the file and line are still known.
+    """
+    match = _CONTROL.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    if char in _LINE_BREAKS:
+        return "holds a line break (a quoted newline); a cell must be one line"
+    return f"holds the control character U+{ord(char):04X} at character {match.start() + 1}; remove it"
 
 
 def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -69,6 +90,9 @@ def read_records(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[s
                 if len(cells) != len(header):
                     problems.add(line, None, f"expected {len(header)} cells, found {len(cells)}")
                     continue
+                for column, text in zip(header, cells):
+                    if (found := bad_characters(text)) is not None:
+                        problems.add(line, column, found)
                 records.append((line, dict(zip(header, cells))))
     except csv.Error as exc:
         problems.add(reader.line_num, None, f"malformed CSV ({exc})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +16,14 @@ import bibtexparser
 from bibtexparser.middlewares import SeparateCoAuthors, SplitNameParts
 
 from kdsurvey.csvfile import read_utf8
-from kdsurvey.errors import CatalogueError, DataNotFoundError, UnknownReferenceError, UsageError
+from kdsurvey.errors import CatalogueError, DataNotFoundError, UnknownReferenceError
 from kdsurvey.paths import data_dir
 
 BIB_FILE = "references.bib"
 #: The survey this package is built around.
 SURVEY_KEY = "alkhulaifi2021knowledge"
 REQUIRED_FIELDS = ("author", "title", "year")
+_YEAR = re.compile(r"\d{4}")
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,7 @@ def _load_cached(path: str, _mtime_ns: int) -> Bibliography:
     text = read_utf8(Path(path))
     raw = bibtexparser.parse_string(text)
     problems = [(path, block.start_line + 1, None, _failure_text(block)) for block in raw.failed_blocks]
-    for entry in raw.entries:
-        missing = [f for f in REQUIRED_FIELDS if f not in entry.fields_dict]
-        if missing:
-            problems.append((path, entry.start_line + 1, None, f"entry {entry.key!r} lacks {', '.join(missing)}"))
+    problems += [(path, entry.start_line + 1, None, why) for entry in raw.entries if (why := _entry_problem(entry))]
     if problems:
         raise CatalogueError(problems)
     people = bibtexparser.parse_string(text, append_middleware=[SeparateCoAuthors(), SplitNameParts()])
@@ -120,8 +119,23 @@ def _plain(text: str) -> str:
     return LatexNodes2Text().latex_to_text(text)
 
 
+def _entry_problem(entry) -> str | None:
+    """Why an entry cannot be cited or shown as 'Author (Year)': no key, a missing field, a year that is no year."""
+    if not entry.key.strip():
+        return "entry with an empty key; give it a citation key"
+    missing = [f for f in REQUIRED_FIELDS if f not in entry.fields_dict]
+    if missing:
+        return f"entry {entry.key!r} lacks {', '.join(missing)}"
+    year = _plain(str(entry.fields_dict["year"].value)).strip()
+    if not _YEAR.fullmatch(year):
+        return f"entry {entry.key!r} has year {year!r}; expected a four-digit year"
+    return None
+
+
 def _failure_text(block) -> str:
     kind = type(block).__name__
+    if kind == "DuplicateBlockKeyBlock" and not block.key.strip():
+        return "entry with an empty key; give it a citation key"
     if kind == "DuplicateBlockKeyBlock":
         return f"duplicate BibTeX key {block.key!r}"
     error = getattr(block, "error", None)

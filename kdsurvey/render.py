@@ -1,4 +1,4 @@
-"""A table ready to print: one DataFrame, rendered as Markdown, LaTeX (booktabs) or CSV.
+"""A table ready to print: one DataFrame, rendered as Markdown, LaTeX (booktabs; see kdsurvey.latex) or CSV.
 
 Text cells are kept as printed; numbers are formatted here, NaN shows as the paper's "–".
 Optional group rows (the survey's "Offline distillation" / "Online distillation") come from
@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from kdsurvey.errors import UsageError
+from kdsurvey.latex import Layout, escape_latex, render
 from kdsurvey.printed import NOT_REPORTED
+
+__all__ = ["FORMATS", "Layout", "Table", "escape_latex", "escape_markdown"]
 
 FORMATS = ("markdown", "latex", "csv")
 
@@ -29,6 +32,8 @@ class Table:
     latex_cells: dict[str, pd.Series] = field(default_factory=dict)
     #: header text for LaTeX where it differs from the frame's column name
     latex_headers: dict[str, str] = field(default_factory=dict)
+    #: how the LaTeX form sits in a paper: float, wrapping columns, short headers (kdsurvey.latex)
+    layout: Layout = field(default_factory=Layout)
 
     @property
     def label(self) -> str:
@@ -54,71 +59,24 @@ class Table:
         return str(value)
 
     def to_markdown(self) -> str:
-        text = self._text()
+        text = self._text().map(escape_markdown).rename(columns=escape_markdown)
         if self.group_column is None:
             return text.to_markdown(index=False, disable_numparse=True) + "\n"
-        body = text.drop(columns=[self.group_column])
+        group_column = escape_markdown(self.group_column)
+        body = text.drop(columns=[group_column])
         rows = []
-        for group, part in text.groupby(self.group_column, sort=False):
+        for group, part in text.groupby(group_column, sort=False):
             rows.append(pd.DataFrame([[group] + [""] * (body.shape[1] - 1)], columns=body.columns))
-            rows.append(part.drop(columns=[self.group_column]))
+            rows.append(part.drop(columns=[group_column]))
         return pd.concat(rows, ignore_index=True).to_markdown(index=False, disable_numparse=True) + "\n"
 
     def to_csv(self) -> str:
         return self.frame.to_csv(index=False, lineterminator="\n")
 
     def to_latex(self) -> str:
-        text = self._text()
-        groups = text[self.group_column].tolist() if self.group_column else None
-        body = text.drop(columns=[self.group_column]) if self.group_column else text
-        for column, cells in self.latex_cells.items():
-            body[column] = cells.loc[body.index].astype(str)
-        body = body.replace(NOT_REPORTED, "--")
-        headers = {c: self.latex_headers.get(c, escape_latex(c)) for c in body.columns}
-        body = body.rename(columns=headers)
-        styler = body.style.hide(axis="index").format(escape="latex")
-        if self.latex_cells:
-            styler = styler.format(escape=None, subset=[headers[c] for c in self.latex_cells])
-        latex = styler.to_latex(
-            hrules=True,
-            caption=escape_latex(self.caption),
-            label=self.label,
-            position_float="centering",
-            column_format="l" * body.shape[1],
-        )
-        return _insert_group_rows(latex, groups, body.shape[1]) if groups else latex
+        return render(self)
 
 
-_LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def escape_latex(text: str) -> str:
-    """Escape LaTeX's special characters in captions and headers (cells go through Styler)."""
-    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text)).replace(NOT_REPORTED, "--")
-
-
-def _insert_group_rows(latex: str, groups: list[str], width: int) -> str:
-    """Put a spanning row before the first row of each group, and a rule between groups."""
-    lines = latex.splitlines()
-    start = lines.index(r"\midrule") + 1
-    out, previous = lines[:start], None
-    for i, group in enumerate(groups):
-        if group != previous:
-            if previous is not None:
-                out.append(r"\midrule")
-            out.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{escape_latex(group)}}}}} \\")
-            previous = group
-        out.append(lines[start + i])
-    out.extend(lines[start + len(groups) :])
-    return "\n".join(out) + "\n"
+def escape_markdown(text: str) -> str:
+    """A cell as Markdown table text: a `|` would end the cell, so it is escaped."""
+    return text.replace("|", "\\|")

@@ -10,7 +10,8 @@ import pandas as pd
 
 from kdsurvey import analysis, benchmarks, catalogue, record, references, reproduced
 from kdsurvey.errors import UsageError
-from kdsurvey.render import Table, escape_latex
+from kdsurvey.latex import escape_cell
+from kdsurvey.render import Layout, Table, escape_latex
 
 #: The paper's column headings, in order.
 SURVEY_HEADERS = (
@@ -78,9 +79,53 @@ def survey_table(table: int, frame: pd.DataFrame | None = None, bib=None, attrib
     return Table(
         name=f"table{table}",
         frame=out.reset_index(drop=True),
-        caption=f"Table {table}. {SURVEY_CAPTIONS[table]} {SURVEY_FOOTNOTE}",
+        caption=f"{SURVEY_CAPTIONS[table]} {SURVEY_FOOTNOTE}",
         group_column="Distillation",
         latex_cells={"Reference": cited.reset_index(drop=True)},
+        layout=_survey_layout(table),
+    )
+
+
+def _survey_layout(table: int) -> Layout:
+    """Page-wide; the paper's long headings shortened and spelled out under the table."""
+    return Layout(
+        wide=True,
+        size="footnotesize",
+        tabcolsep=3,
+        wrap=dict(zip(SURVEY_HEADERS[:5], (1.4, 0.9, 1.1, 0.8, 0.8))),
+        short=dict(zip(SURVEY_HEADERS[1:], ("Architecture", "Data", r"Acc.\ red.", "Impr.", "Size red."))),
+        note=rf"Regenerated from Table~{table} of the survey~\cite{{{references.SURVEY_KEY}}}.",
+    )
+
+
+#: LaTeX forms mark reproduced rows instead of giving them a Source column.
+REPRODUCED_MARK_NOTE = r"$^\dagger$ reproduced by kdsurvey; the other rows are reported in the survey."
+
+
+def _marked_rows(row_ids: pd.Series, reproduced_rows) -> pd.Series:
+    """Row ids as LaTeX, a dagger on the reproduced ones (see REPRODUCED_MARK_NOTE)."""
+    return pd.Series([escape_cell(r) + (r"$^\dagger$" if mark else "") for r, mark in zip(row_ids, reproduced_rows)])
+
+
+def _cite_only(keys: pd.Series) -> pd.Series:
+    r"""`\cite{key}` per row ("unidentified" without a key): narrow reference cells for wide LaTeX tables."""
+    return pd.Series([rf"\cite{{{k}}}" if k else "unidentified" for k in keys])
+
+
+def _cited(texts: pd.Series, keys: pd.Series) -> pd.Series:
+    r"""`text~\cite{key}` per row (the text alone without a key): a name and its citation in one cell."""
+    return pd.Series([escape_latex(t) + (rf"~\cite{{{k}}}" if k else "") for t, k in zip(texts, keys)])
+
+
+def _ratio_layout(rows: pd.DataFrame) -> Layout:
+    """A column-wide table of size and accuracy ratios: wrapped setting, short headers, reproduced rows marked."""
+    return Layout(
+        size="footnotesize",
+        tabcolsep=3,
+        wrap={"Architecture": 1, "Data": 1},
+        short={"Size ratio": "Size", "Accuracy ratio": "Acc."},
+        hide=("Source",),
+        note=REPRODUCED_MARK_NOTE if (rows["source"] == "reproduced").any() else "",
     )
 
 
@@ -118,10 +163,11 @@ def metric_table(
     for a in sorted(alphas):
         column = f"D(α={a:g})"
         out[column] = scored[analysis.metric_column(a)]
-        headers[column] = rf"$D_{{\alpha={a:g}}}$"
+        headers[column] = rf"$D_{{{a:g}}}$"
     rank_column = f"Rank (α={alpha:g})"
     out[rank_column] = scored["_rank"].map(lambda r: "–" if pd.isna(r) else str(int(r)))
     headers[rank_column] = rf"Rank ($\alpha={alpha:g}$)"
+    reproduced_rows = (scored["source"] == "reproduced").to_numpy()
     return Table(
         name="metric",
         frame=out.reset_index(drop=True),
@@ -132,6 +178,20 @@ def metric_table(
             f"teacher. Ranked at alpha = {alpha:g}; rows without both reductions have no metric."
         ),
         latex_headers=headers,
+        latex_cells={
+            "Row": _marked_rows(out["Row"], reproduced_rows),
+            "Reference": _cite_only(scored["reference"]),
+        },
+        layout=Layout(
+            wide=True,
+            size="scriptsize",
+            tabcolsep=2,
+            wrap={"Row": 1, "Architecture": 1, "Data": 1},
+            short={"Distillation": "Str.", "Size ratio": "Size", "Accuracy ratio": "Acc.", rank_column: "Rank"},
+            hide=("Source",),
+            note=r"$D_a$: the metric at $\alpha = a$." + (f" {REPRODUCED_MARK_NOTE}" if reproduced_rows.any() else ""),
+            rows_per_float=30,
+        ),
     )
 
 
@@ -149,13 +209,13 @@ def methods_table(methods: pd.DataFrame | None = None, bib=None) -> Table:
             "Reference": methods["reference"].map(bib.author_year),
         }
     )
-    cited = methods["reference"].map(lambda k: rf"{_latex_author_year(bib, k)}~\cite{{{k}}}")
     return Table(
         name="methods",
         frame=out,
         caption="Knowledge-distillation methods named in the source documents, by knowledge type, "
         "distillation strategy and teacher-student topology.",
-        latex_cells={"Reference": cited},
+        latex_cells={"Reference": _cite_only(methods["reference"])},
+        layout=Layout(wide=True, size="footnotesize", wrap={"Method": 1.6, "Knowledge": 1}, rows_per_float=25),
     )
 
 
@@ -173,6 +233,7 @@ def stability_table(frame: pd.DataFrame | None = None, alphas=(0.0, 0.25, 0.5, 0
         decimals=3,
         latex_headers={"Kendall tau": r"Kendall $\tau$"} | {lab: rf"$\alpha={a:g}$" for lab, a in zip(labels, alphas)},
         latex_cells={"Kendall tau": pd.Series([rf"$\alpha={a:g}$" for a in alphas])},
+        layout=Layout(size="small", tabcolsep=3),
     )
 
 
@@ -196,6 +257,11 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
         frame=out,
         caption="Pareto front of the surveyed results: no other result is both smaller (student/teacher size) "
         "and more accurate (student/teacher accuracy).",
+        latex_cells={
+            "Row": _marked_rows(out["Row"], (front["source"] == "reproduced").to_numpy()),
+            "Reference": _cite_only(front["reference"]),
+        },
+        layout=_ratio_layout(front),
     )
 
 
@@ -251,6 +317,22 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
         ),
         decimals=3,
         latex_headers={"p (Welch)": r"$p$ (Welch)", f"D(α={alpha:g})": rf"$D_{{\alpha={alpha:g}}}$"},
+        latex_cells={"Technique": _cited(summary["title"], rows["reference"])},
+        layout=Layout(
+            wide=True,
+            size="footnotesize",
+            tabcolsep=3,
+            wrap={"Technique": 1},
+            short={
+                "Strategy": "Str.",
+                "Knowledge": "Kn.",
+                "Gain (points)": "Gain",
+                "Gain 95% CI": r"95\% CI",
+                "p (Welch)": "$p$",
+            },
+            hoist=("Pair", "Data", "Seeds", "Teacher (%)", "Baseline (%)"),
+            hide=("Row", "Reference"),
+        ),
     )
 
 
@@ -306,6 +388,20 @@ def benchmark_table(published=None, records: list[dict] | None = None, bib=None,
         ),
         latex_headers={d_column: rf"$D_{{\alpha={alpha:g}}}$"},
         latex_cells={"Source": cited},
+        layout=Layout(
+            wide=True,
+            size="scriptsize",
+            tabcolsep=2.5,
+            wrap={"Method": 1.2, "Published": 1, "95% CI": 0.8},
+            short={
+                "Published (%)": r"Publ.\ (\%)",
+                "Reproduced (%)": r"Repr.\ (\%)",
+                "Difference (points)": "Diff.",
+                "In CI": "In",
+            },
+            group=("Source", "Data", "Pair", "Convention"),
+            rows_per_float=40,
+        ),
     )
 
 

@@ -124,7 +124,8 @@ def test_every_table_in_every_format(capsys, table, fmt):
     if fmt == "markdown":
         assert out.splitlines()[1].startswith("|:")
     elif fmt == "latex":
-        assert out.count(r"\begin{table}") == (3 if table == "all" else 1)
+        assert out.count(r"\label{") == (3 if table == "all" else 1)  # one label per table, however many floats
+        assert out.count(r"\begin{table") == out.count(r"\end{table")
         assert r"\toprule" in out and r"\bottomrule" in out
     else:
         rows = list(csv.reader(io.StringIO(out)))
@@ -312,7 +313,8 @@ def renamed_data(data_copy) -> Path:
         (["tables", "--table", "1"], "Fukudazz et al. (2017)"),
         (["tables", "--table", "metric"], "Fukudazz et al. (2017)"),
         (["metric"], "Fukudazz et al. (2017)"),
-        (["metric", "--format", "latex"], "Fukudazz et al. (2017)"),
+        (["metric", "--format", "csv"], "Fukudazz et al. (2017)"),  # the LaTeX form cites by key
+        (["tables", "--table", "1", "--format", "latex"], "Fukudazz et al. (2017)"),
         (["tables", "--table", "methods"], "FitNetszz"),
         (["cite", "fukuda2017efficient"], "Fukudazz, Takashi"),
         (["cite", "--table", "1"], "Fukudazz, Takashi"),

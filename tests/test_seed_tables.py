@@ -117,7 +117,7 @@ def test_markdown_has_group_rows_in_paper_order(number):
 def test_latex_is_booktabs_with_cites_and_escapes(number):
     table = tables.survey_table(number)
     latex = table.to_latex()
-    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\caption{", r"\label{"):
+    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabularx}", r"\caption{", r"\label{"):
         assert command in latex
     assert latex.count(r"\multicolumn") == 2
     keys = [k for k in catalogue.load().query("table == @number")["reference"] if k]

@@ -49,7 +49,7 @@ def test_metric_csv_keeps_full_precision_numbers():
 
 def test_metric_latex_uses_math_headers():
     latex = tables.metric_table().to_latex()
-    assert r"$D_{\alpha=0.5}$" in latex and "α" not in latex
+    assert r"$D_{0.5}$" in latex and r"$D_a$: the metric at $\alpha = a$" in latex and "α" not in latex
 
 
 def test_methods_table_lists_every_method_with_a_reference():

@@ -281,14 +281,14 @@ def test_non_utf8_bytes(data_copy, rel, key):
     check_only_problem(exc, path, index + 1, None, "not UTF-8", f"at byte {offset}")
 
 
-def test_line_of_a_record_with_a_cell_that_spans_lines_is_its_first_line(data_copy):
-    """A quoted cell may hold a line break: lines after it shift, and a problem names the record's first line."""
-    spanning = edit(data_copy / T1, "T1-04", {"notes": "first line\nsecond line", "strategy": "self"})
+def test_line_of_a_record_after_a_cell_that_spans_lines_is_counted_in_file_lines(data_copy):
+    """A quoted line break is refused at the record's first line; the records after it keep their file lines."""
+    spanning = edit(data_copy / T1, "T1-04", {"notes": "first line\nsecond line"})
     exc = load_error(data_copy)
-    assert exc.problems[0][1:3] == (spanning, "strategy"), exc.details()
-    later = edit(data_copy / T1, "T1-09", {"strategy": "self"}) + 1  # edit() counts rows, the file has one more line
+    check_only_problem(exc, data_copy / T1, spanning, "notes", "holds a line break")
+    later = edit(data_copy / T1, "T1-09", {"notes": "bell\x07"}) + 1  # edit() counts rows, the file has one more line
     exc = load_error(data_copy)
-    assert [p[1] for p in exc.problems] == [spanning, later], exc.details()
+    assert [p[1:3] for p in exc.problems] == [(spanning, "notes"), (later, "notes")], exc.details()
     assert (data_copy / T1).read_text(encoding="utf-8").split("\n")[later - 1].startswith("T1-09,")
 
 
@@ -352,7 +352,7 @@ ROW_CASES = {
         "T2-07",
         {"size_reduction_printed": "95.86%\n"},
         "size_reduction_printed",
-        "got '95.86%\\n'",
+        "holds a line break",
     ),
     "value mismatch": (
         T1,
@@ -871,3 +871,103 @@ def test_method_year_must_match_its_bibtex_entry(data_copy):
     line = edit(data_copy / METHODS, "fitnets", {"year": "2014"})
     exc = load_error(data_copy, catalogue.methods)
     check_only_problem(exc, data_copy / METHODS, line, "year", "2014 differs from the year of 'romero2015fitnets'")
+
+
+# -- cells and entries that cannot reach a table: one line from the CLI ----------------------
+
+# (file, row key or None for the .bib, {column: text} or .bib entry, command, column, fragment of the message)
+CELL_CASES = {
+    "NUL in a survey cell": (T1, "T1-11", {"architecture_printed": "Micro\x00CNN"}, "architecture_printed", "U+0000"),
+    "NUL in a methods cell": (METHODS, "fitnets", {"name": "Fit\x00Nets"}, "name", "U+0000"),
+    "bell": (T2, "T2-03", {"evidence": "ring\x07"}, "evidence", "U+0007"),
+    "escape": (T1, "T1-02", {"notes": "\x1b[31mred"}, "notes", "U+001B"),
+    "tab": (METHODS, "rkd", {"notes": "a\tb"}, "notes", "U+0009"),
+    "delete": (T2, "T2-05", {"dataset_printed": "PASCAL\x7fVOC"}, "dataset_printed", "U+007F"),
+    "C1 control": (T1, "T1-05", {"dataset": "HUB5\x9b"}, "dataset", "U+009B"),
+    "quoted newline": (T2, "T2-06", {"architecture_printed": "Wide\nResNet"}, "architecture_printed", "line break"),
+    "quoted newline in methods": (METHODS, "dml", {"name": "Deep mutual\nlearning"}, "name", "line break"),
+    "line separator": (METHODS, "one", {"notes": "a\u2028b"}, "notes", "line break"),
+    "next line": (T2, "T2-11", {"notes": "a\x85b"}, "notes", "line break"),
+}
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run the CLI in-process; it must exit 2 with one line on stderr, nothing on stdout; return that line."""
+    from kdsurvey.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert (rc, out) == (2, ""), err
+    assert "Traceback" not in err
+    assert err.startswith("kdsurvey: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+@pytest.mark.parametrize("rel, key, changes, column, fragment", list(CELL_CASES.values()), ids=list(CELL_CASES))
+def test_control_character_or_line_break_in_a_cell_is_one_cli_line(
+    data_copy, capsys, rel, key, changes, column, fragment
+):
+    line = edit(data_copy / rel, key, changes)
+    command = ("tables", "--table", "methods") if rel == METHODS else ("tables",)
+    message = cli_error(capsys, "--data", data_copy, *command)
+    assert message.startswith(f"kdsurvey: error: {data_copy / rel}, line {line}, column '{column}': "), message
+    assert fragment in message
+    assert "\x00" not in message and "\n" not in message  # the character is named, never printed
+
+
+BIB_CASES = {
+    "empty key": ("@misc{,\n  author = {Doe, Jane},\n  title = {T},\n  year = {2020}\n}\n", "entry with an empty key"),
+    "blank key": ("@misc{ ,\n  author = {Doe, Jane},\n  title = {T},\n  year = {2020}\n}\n", "entry with an empty key"),
+    "year in words": (
+        "@misc{words2020,\n  author = {Doe, Jane},\n  title = {T},\n  year = {twenty}\n}\n",
+        "entry 'words2020' has year 'twenty'; expected a four-digit year",
+    ),
+    "year with a letter": (
+        "@misc{letter2020,\n  author = {Doe, Jane},\n  title = {T},\n  year = {2020a}\n}\n",
+        "entry 'letter2020' has year '2020a'",
+    ),
+    "empty year": (
+        "@misc{empty2020,\n  author = {Doe, Jane},\n  title = {T},\n  year = {}\n}\n",
+        "entry 'empty2020' has year ''",
+    ),
+    "two-digit year": (
+        '@misc{short2020,\n  author = {Doe, Jane},\n  title = {T},\n  year = "20"\n}\n',
+        "entry 'short2020' has year '20'",
+    ),
+}
+
+
+@pytest.mark.parametrize("entry, fragment", list(BIB_CASES.values()), ids=list(BIB_CASES))
+def test_bib_entry_that_cannot_be_cited_is_one_cli_line(data_copy, capsys, entry, fragment):
+    line = append_bib(data_copy, entry)
+    for command in (("tables",), ("cite", "--table", "all")):
+        message = cli_error(capsys, "--data", data_copy, *command)
+        assert message.startswith(f"kdsurvey: error: {data_copy / BIB}, line {line}: {fragment}"), message
+    exc = load_error(data_copy / BIB, references.load)
+    check_only_problem(exc, data_copy / BIB, line, None, fragment)
+
+
+def test_bib_year_with_braces_and_quotes_is_accepted(data_copy):
+    append_bib(data_copy, '@misc{quoted2020,\n  author = {Doe, Jane},\n  title = {T},\n  year = "2020"\n}\n')
+    append_bib(data_copy, "@misc{bare2021,\n  author = {Doe, Jane},\n  title = {T},\n  year = 2021\n}\n")
+    bib = references.load(data_copy / BIB)
+    assert (bib.field("quoted2020", "year"), bib.field("bare2021", "year")) == ("2020", "2021")
+
+
+def test_pipe_and_latex_specials_in_a_cell_are_escaped(data_copy, capsys):
+    """Legal text is not refused: `|` is escaped in Markdown, LaTeX's specials in LaTeX."""
+    from kdsurvey.cli import main
+
+    edit(data_copy / T1, "T1-11", {"architecture_printed": "Micro | CNN #1 $5 50% A&B x_y {z} ~ ^ \\ <>"})
+    assert main(["--data", str(data_copy), "tables", "--table", "1"]) == 0
+    markdown = capsys.readouterr().out
+    row = next(line for line in markdown.splitlines() if "Micro" in line)
+    assert "Micro \\| CNN" in row
+    header = markdown.splitlines()[0]
+    assert row.replace("\\|", "").count("|") == header.count("|")  # the row still has the header's cells
+    assert main(["--data", str(data_copy), "tables", "--table", "1", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    expected = r"Micro \textbar{} CNN \#1 \$5 50\% A\&B x\_\allowbreak{}y \{z\} \textasciitilde{} \textasciicircum{} "
+    assert expected + r"\textbackslash{} \textless{}\textgreater{}" in latex
+    assert main(["--data", str(data_copy), "tables", "--table", "1", "--format", "csv"]) == 0
+    assert "Micro | CNN #1" in capsys.readouterr().out  # CSV keeps the text as it is
