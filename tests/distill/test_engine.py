@@ -17,7 +17,7 @@ def make_method(splits, sample, name="hinton_kd"):
     torch.manual_seed(1)
     teacher = models.build("cnn_medium", info.num_classes, info.in_channels)
     student = models.build("cnn_small", info.num_classes, info.in_channels)
-    teachers = [teacher] if methods.get(name).teachers_needed else []
+    teachers = [teacher] if methods.get(name).teacher_roles(methods.get(name).defaults()) else []
     return methods.get(name)(student, teachers, sample=sample)
 
 

@@ -19,7 +19,13 @@ def build(name, splits, sample, **options):
     make = lambda arch=None: models.build(arch or "cnn_small", info.num_classes, info.in_channels)  # noqa: E731
     teachers = [models.build(a, info.num_classes, info.in_channels) for a in ("cnn_medium", "cnn_small")]
     cls = methods.get(name)
-    method = cls(make(), teachers[: max(cls.teachers_needed, 0)], sample=sample, make_model=make, **options)
+    method = cls(
+        make(),
+        teachers[: len(cls.teacher_roles(cls.resolve_options(options)))],
+        sample=sample,
+        make_model=make,
+        **options,
+    )
     from kdsurvey.distill import data
 
     loader = data.batches(splits.train, info, 16, train=True, seed=0, epoch=0)
@@ -59,7 +65,7 @@ def test_one_training_step(name, fake_splits, sample):
         assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
 
 
-@pytest.mark.parametrize("name", [n for n in DISTILLERS if methods.get(n).teachers_needed])
+@pytest.mark.parametrize("name", [n for n in DISTILLERS if methods.get(n).teacher_roles(methods.get(n).defaults())])
 def test_teachers_are_outside_the_state_and_the_optimiser(name, fake_splits, sample):
     method, _ = build(name, fake_splits, sample)
     teacher_params = {id(p) for t in method.teachers for p in t.parameters()}

@@ -10,6 +10,7 @@ import torch
 from conftest import FAKE
 
 from kdsurvey.distill import data, engine, methods, models, runner
+from kdsurvey.distill.experiment import Experiment
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.speed import Speed
 from kdsurvey.distill.teacher_cache import CacheError, TeacherCache, cache_key
@@ -26,7 +27,7 @@ def make(splits, sample, name="hinton_kd", teacher_seed=1):
     torch.manual_seed(1)
     student = models.build("cnn_small", info.num_classes, info.in_channels)
     cls = methods.get(name)
-    return cls(student, teachers[: cls.teachers_needed], sample=sample)
+    return cls(student, teachers[: len(cls.teacher_roles(cls.defaults()))], sample=sample)
 
 
 def train(splits, sample, cache=None, name="hinton_kd", teacher_seed=1, recipe=RECIPE, seed=3):
@@ -123,16 +124,16 @@ def test_runner_shares_one_cache_across_students_and_seeds(tmp_path):
     quick = Recipe(epochs=2, batch_size=16, lr=0.05)
     values = dict(dataset=FAKE, teacher="cnn_medium", student="cnn_small", seeds=(0, 1), recipe=quick)
     shared = dict(teacher_seed=0, data_seed=0)
-    cached = runner.run(runner.Experiment("hinton_kd", **values, **shared), tmp_path / "c", device="cpu",
+    cached = runner.run(Experiment("hinton_kd", **values, **shared), tmp_path / "c", device="cpu",
                         speed=Speed(teacher_cache=True))  # fmt: skip
     assert len(list((tmp_path / "c" / "cache").glob("*/epoch-*.pt"))) == 2  # one teacher, one stream, 2 epochs
-    plain = runner.run(runner.Experiment("hinton_kd", **values, **shared), tmp_path / "p", device="cpu")
+    plain = runner.run(Experiment("hinton_kd", **values, **shared), tmp_path / "p", device="cpu")
     assert cached["accuracy"] == plain["accuracy"] and cached["stages"] == plain["stages"]
     assert not (tmp_path / "p" / "cache").exists()
-    runner.run(runner.Experiment("hinton_kd", **values, **shared, options={"temperature": 2.0}), tmp_path / "c",
+    runner.run(Experiment("hinton_kd", **values, **shared, options={"temperature": 2.0}), tmp_path / "c",
                device="cpu", speed=Speed(teacher_cache=True))  # fmt: skip
     assert len(list((tmp_path / "c" / "cache").glob("*/epoch-*.pt"))) == 2  # another method setting: same table
-    per_seed = runner.run(runner.Experiment("hinton_kd", **values), tmp_path / "s", device="cpu",
+    per_seed = runner.run(Experiment("hinton_kd", **values), tmp_path / "s", device="cpu",
                           speed=Speed(teacher_cache=True))  # fmt: skip
     assert len(list((tmp_path / "s" / "cache").iterdir())) == 2  # a teacher and a stream per seed: two tables
     assert per_seed["stages"]["0"]["student"] != cached["stages"]["0"]["student"]  # data_seed is in the key
