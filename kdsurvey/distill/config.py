@@ -84,9 +84,6 @@ def recipe(values: Any, where: str, base: Recipe | None = None, **overrides) -> 
         if not isinstance(milestones, list) or not all(isinstance(_number(m), (int, float)) for m in milestones):
             raise UsageError(f"{where}: milestones must be a list of fractions of the run, got {milestones!r}")
         values["milestones"] = tuple(_number(m) for m in milestones)
-    nesterov = values.get("nesterov")
-    if nesterov is not None and not isinstance(nesterov, bool):
-        raise UsageError(f"{where}: nesterov must be true or false, got {nesterov!r}")
     for key in ("schedule",):
         if key in values and not isinstance(values[key], str):
             raise UsageError(f"{where}: {key} must be text, got {values[key]!r}")

@@ -148,6 +148,8 @@ def fit(
     if on_device is None:
         on_device = datamod.fits_on(device, splits.train, splits.test)
     speed = replace(speed, data_on_device=on_device)
+    if not recipe.augment:  # train on the images as they are (e.g. Hinton 2015's transfer set: no translations)
+        splits = replace(splits, info=replace(splits.info, augmentation="none"))
     train_set, info = splits.train.to(device) if on_device else splits.train, splits.info
     method.context.labels = train_set.labels.to(device)
     method.context.teacher_outputs = None

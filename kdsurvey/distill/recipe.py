@@ -27,6 +27,7 @@ class Recipe:
     milestones: tuple[float, ...] = (0.625, 0.75, 0.875)
     gamma: float = 0.1
     eval_batch_size: int = 1000
+    augment: bool = True  # the data set's training augmentation (crop, flip); false trains on the images as they are
 
     def __post_init__(self):
         object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
@@ -41,6 +42,8 @@ class Recipe:
                 problems.append(f"{name} must be a finite number >= 0, got {value!r}")
         if self.lr == 0:
             problems.append("lr must be > 0")
+        if not isinstance(self.nesterov, bool) or not isinstance(self.augment, bool):
+            problems.append(f"nesterov and augment must be true or false, got {self.nesterov!r}, {self.augment!r}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if any(not 0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):

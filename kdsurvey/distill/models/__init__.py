@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from kdsurvey.distill.models import cifar_resnet, small_cnn, vision, wide_resnet  # noqa: F401  (they register)
+from kdsurvey.distill.models import cifar_resnet, mlp, small_cnn, vision, wide_resnet  # noqa: F401  (they register)
 from kdsurvey.distill.models._registry import MODELS
 from kdsurvey.distill.models.hooks import capture
 from kdsurvey.errors import UsageError
