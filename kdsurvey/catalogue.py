@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from kdsurvey import printed, references, reproduced, taxonomy
 from kdsurvey.columns import FLOAT_COLUMNS, SURVEY_COLUMNS
 from kdsurvey.csvfile import Problems, read_records
-from kdsurvey.errors import CatalogueError, UsageError
+from kdsurvey.errors import CatalogueError, KdSurveyWarning, UsageError
 from kdsurvey.paths import data_dir
 
 SURVEY_TABLES = (1, 2)
@@ -71,10 +72,20 @@ def results(data: str | Path | None = None, source: str = "all") -> pd.DataFrame
         parts.append(load(data))
     if source in ("reproduced", "all"):
         parts.append(reproduced.load(data))
+        _warn_larger_students(parts[-1])
     if len(parts) == 1:
         return parts[0]
     extra = [c for c in parts[1].columns if c not in parts[0].columns]
     return pd.concat([parts[0].reindex(columns=list(parts[0].columns) + extra), parts[1]], ignore_index=True)
+
+
+def _warn_larger_students(rows: pd.DataFrame) -> None:
+    """A student larger than its teacher is allowed (its size reduction is negative and the metric counts it
+    against it) but is most likely a mix-up of the two, so it is said once per row."""
+    larger = rows.loc[rows["size_reduction_pct"] < 0, ["row_id", "architecture", "size_reduction_pct"]]
+    for row_id, pair, size in larger.itertuples(index=False):
+        warnings.warn(f"{row_id}: the student is larger than its teacher ({pair}, size reduction {size:.1f}%)",
+                      KdSurveyWarning, stacklevel=3)  # fmt: skip
 
 
 def methods(data: str | Path | None = None) -> pd.DataFrame:

@@ -6,10 +6,11 @@ import argparse
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from kdsurvey import __version__
-from kdsurvey.errors import KdSurveyError
+from kdsurvey.errors import DataNotFoundError, KdSurveyError, KdSurveyWarning
 
 # bibtexparser logs each malformed block to stderr; the CLI reports it as its own one-line error.
 logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plots", help="write the figures as PNG and PDF to a folder")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha of the iso-metric lines (default 0.5)")
+    p.add_argument("--source", choices=SOURCE_CHOICES, default="all",
+                   help="rows to draw: reported, reproduced or all (default)")  # fmt: skip
 
     p = sub.add_parser("cite", help="print BibTeX for reference keys, or for every reference of a table",
                        description="Print BibTeX for KEYs, or with --table for every reference a table cites.")  # fmt: skip
@@ -94,11 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("report", help="the main job: every table, figure and reference into one folder",
-                       description="Write every table (md, tex, csv), every figure (png, pdf), references.bib "
-                       "and an index.md to DIR. DIR is replaced as a whole, and only when complete.")  # fmt: skip
+                       description="Write every table (md, tex, csv), every figure (png, pdf), references.bib, "
+                       "macros.tex, an index.md and the same index as one self-contained index.html to DIR. DIR is "
+                       "replaced as a whole, and only when complete.")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("kdsurvey-report"), metavar="DIR",
                    help="output folder (default ./kdsurvey-report)")  # fmt: skip
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric is ranked at (default 0.5)")
+    p.add_argument("--source", choices=SOURCE_CHOICES, default="all",
+                   help="rows of the metric, Pareto and stability tables and of the figures: reported (the survey "
+                   "alone), reproduced or all (default)")  # fmt: skip
+
+    for command in ("tables", "metric", "plots", "cite", "report"):  # `--data DIR` after the command too
+        sub.choices[command].add_argument("--data", metavar="DIR", type=Path, default=argparse.SUPPRESS,
+                                          help="a data folder laid out like the packaged one")  # fmt: skip
 
     p = sub.add_parser("notebooks", help="list the notebooks, or re-execute them and store their outputs",
                        description="List notebooks/*.ipynb. With --refresh, run every notebook top to bottom in a "
@@ -312,9 +323,16 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _check_data_folder(data: Path | None) -> None:
+    """A --data folder that is not there is named as such, before any of its files is looked for."""
+    if data is not None and not data.is_dir():
+        raise DataNotFoundError(f"data folder {data} {'is not a folder' if data.exists() else 'does not exist'}")
+
+
 def _run(args) -> str:
     """Do the command; return what to print on stdout."""
     # Imports are per command and after parsing, so --help and `tables` stay fast.
+    _check_data_folder(getattr(args, "data", None))
     if args.command == "tables":
         from kdsurvey import tables
 
@@ -338,7 +356,7 @@ def _run(args) -> str:
     if args.command == "plots":
         from kdsurvey import plots
 
-        return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data))
+        return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data, args.source))
     if args.command == "cite":
         from kdsurvey import catalogue, references
 
@@ -352,7 +370,7 @@ def _run(args) -> str:
     if args.command == "report":
         from kdsurvey import report
 
-        return f"report written to {report.write(args.out, alpha=args.alpha, data=args.data)}/index.md\n"
+        return f"report written to {report.write(args.out, args.alpha, args.data, args.source)}/index.md\n"
     if args.command == "notebooks":
         from kdsurvey import notebooks
 
@@ -367,13 +385,21 @@ def _run(args) -> str:
     raise AssertionError(args.command)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    prefix = "kdsurvey: warning" if issubclass(category, KdSurveyWarning) else f"kdsurvey: {category.__name__}"
+    print(f"{prefix}: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # a usage error (already printed as one line) or --help / --version
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        text = _run(args)
+        with warnings.catch_warnings():  # a KdSurveyWarning is one line on stderr; the filters are restored after
+            warnings.simplefilter("always", KdSurveyWarning)
+            warnings.showwarning = _show_warning
+            text = _run(args)
     except KdSurveyError as exc:
         print(f"kdsurvey: error: {exc}", file=sys.stderr)
         return 2

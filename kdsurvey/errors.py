@@ -7,6 +7,10 @@ class KdSurveyError(Exception):
     """Base class for every error kdsurvey raises on bad input or missing data."""
 
 
+class KdSurveyWarning(UserWarning):
+    """Input that is allowed but probably a mistake; the CLI prints each as one line on stderr."""
+
+
 class CatalogueError(KdSurveyError, ValueError):
     """A data file is malformed. `problems` lists every (file, line, column, message) found."""
 

@@ -1,6 +1,7 @@
 """The main job: every table, figure and reference of the catalogue into one folder, with an index.
 
     DIR/index.md               the report: tables inline, figures, provenance
+    DIR/index.html             the same as one self-contained page (figures embedded), readable offline
     DIR/tables/NAME.{md,tex,csv}
     DIR/figures/NAME.{png,pdf}
     DIR/references.bib          every reference the tables cite, the survey first
@@ -14,60 +15,72 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kdsurvey import __version__, catalogue, macros, plots, record, references, tables
+from kdsurvey import __version__, analysis, catalogue, macros, plots, record, references, report_html, tables
 from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
+SURVEY_DOI = "https://doi.org/10.7717/peerj-cs.474"
+
 TABLE_ORDER = ("table1", "table2", "reproduced", "metric", "pareto", "stability", "methods")
-TABLE_TITLES = {
-    "table1": "Table 1: approaches that distil the teacher's soft labels",
-    "table2": "Table 2: approaches that distil other parts of the teacher",
-    "metric": "Distillation metric of every result, reported and reproduced",
-    "pareto": "Pareto front: size vs accuracy",
-    "stability": "Rank stability across alpha (Kendall's tau)",
-    "methods": "Methods named in the source documents",
-    "reproduced": "Reproduced techniques: teacher, baseline and student over seeds",
-}
+SOURCE_TABLES = {"reported": ("table1", "table2"), "reproduced": ("reproduced",)}  # tables of one kind of row
 FIGURE_TITLES = {
     "tradeoff": "Size reduction vs accuracy reduction, with iso-metric lines",
     "alpha_sensitivity": "Metric and rank as alpha varies",
 }
+ROWS = {"reported": "surveyed results", "reproduced": "reproduced results", "all": "surveyed and reproduced results"}
 
 
-def build(alpha: float = 0.5, data: str | Path | None = None) -> dict:
+def table_title(name: str, source: str) -> str:
+    """A table's heading in the report, naming the rows it holds."""
+    rows = ROWS[source]
+    return {
+        "table1": "Table 1: approaches that distil the teacher's soft labels",
+        "table2": "Table 2: approaches that distil other parts of the teacher",
+        "metric": f"Distillation metric of the {rows}",
+        "pareto": f"Pareto front of the {rows}: size vs accuracy",
+        "stability": f"Rank stability across alpha (Kendall's tau), {rows}",
+        "methods": "Methods named in the source documents",
+        "reproduced": "Reproduced techniques: teacher, baseline and student over seeds",
+    }[name]
+
+
+def build(alpha: float = 0.5, data: str | Path | None = None, source: str = "all") -> dict:
     """Every table, figure and the bibliography, in memory.
 
-    Returns {'tables': {name: Table}, 'figures': {name: Figure}, 'bibtex': str, 'frame': the
-    catalogue, 'inputs': [(data file, sha256)]}.
+    `source` keeps the reported or the reproduced rows only (default: all): the metric, Pareto and
+    stability tables and the figures are computed on those rows, and the tables of the other kind
+    (the survey's Tables 1 and 2, or the reproduced techniques) are left out.
+    Returns {'tables': {name: Table}, 'figures': {name: Figure}, 'bibtex': str, 'macros': str, 'frame':
+    the rows shown, 'source': source, 'inputs': [(data file, sha256)]}.
     """
     root = Path(data) if data is not None else data_dir()
-    frame = catalogue.results(root)
+    frame = catalogue.results(root, source)
     bib = references.load_folder(root)
-    method_rows = catalogue.methods(root)
-    built = {
-        "table1": tables.survey_table(1, frame, bib),
-        "table2": tables.survey_table(2, frame, bib),
-        "metric": tables.metric_table(frame, bib, alpha=alpha),
-        "pareto": tables.pareto_table(frame, bib),
-        "stability": tables.stability_table(frame),
-        "methods": tables.methods_table(method_rows, bib),
-        "reproduced": tables.reproduced_table(record.load(root), bib, alpha),
+    makers = {
+        "table1": lambda: tables.survey_table(1, frame, bib),
+        "table2": lambda: tables.survey_table(2, frame, bib),
+        "reproduced": lambda: tables.reproduced_table(record.load(root), bib, alpha),
+        "metric": lambda: tables.metric_table(frame, bib, alpha=alpha),
+        "pareto": lambda: tables.pareto_table(frame, bib),
+        "stability": lambda: tables.stability_table(frame),
+        "methods": lambda: tables.methods_table(catalogue.methods(root), bib),
     }
-    figures = plots.all_figures(frame, alpha)
+    left_out = {name for kind, names in SOURCE_TABLES.items() if source not in (kind, "all") for name in names}
     return {
-        "tables": built,
-        "figures": figures,
+        "tables": {name: makers[name]() for name in TABLE_ORDER if name not in left_out},
+        "figures": plots.all_figures(frame, alpha),
         "bibtex": bib.bibtex(catalogue.table_keys("all", root)),
         "macros": macros.build(alpha, root),
         "frame": frame,
+        "source": source,
         "inputs": _inputs(root),
     }
 
 
-def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -> Path:
+def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, source: str = "all") -> Path:
     """Build the report and write it to `out` as a whole (see module docstring). Returns `out`."""
     out = check_target(out)  # refuse a bad folder before doing the work
-    content = build(alpha, data)
+    content = build(alpha, data, source)
     with staged_folder(out) as folder:
         (folder / "tables").mkdir()
         (folder / "figures").mkdir()
@@ -78,7 +91,10 @@ def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None) -
             plots.save(fig, folder / "figures" / name)
         (folder / "references.bib").write_text(content["bibtex"], encoding="utf-8")
         (folder / "macros.tex").write_text(content["macros"], encoding="utf-8")
-        (folder / "index.md").write_text(_index(content, alpha), encoding="utf-8")
+        parts = _parts(content, alpha)
+        (folder / "index.md").write_text(_markdown(parts), encoding="utf-8")
+        pngs = {name: (folder / "figures" / f"{name}.png").read_bytes() for name in content["figures"]}
+        (folder / "index.html").write_text(report_html.page(parts, pngs), encoding="utf-8")
     return out
 
 
@@ -91,44 +107,90 @@ def _inputs(root: Path) -> list[tuple[str, str]]:
     return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
 
 
-def _index(content: dict, alpha: float) -> str:
-    frame = content["frame"]
-    scored = int((frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()).sum())
+def _parts(content: dict, alpha: float) -> dict:
+    """What the index says, once, for both its Markdown and its HTML form.
+
+    Text uses three inline marks only: *emphasis*, `code` and [link](target).
+    Returns {'intro': [paragraph or list of bullets], 'sections': [dict], 'provenance': [(file, sha256)]}.
+    """
+    frame, source = content["frame"], content["source"]
+    scored = frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()
     surveyed = frame[frame["source"] == "reported"]
     counts = surveyed["attribution"].value_counts()
-    by_table = surveyed["table"].value_counts().sort_index().items()
-    lines = [
-        "# kdsurvey report",
-        "",
+    by_table = ", ".join(f"{n} from Table {t}" for t, n in surveyed["table"].value_counts().sort_index().items())
+    kinds = []
+    if source in ("reported", "all"):
+        kinds.append(f"{len(surveyed)} reported ({by_table})")
+    if source in ("reproduced", "all"):
+        kinds.append(f"{len(frame) - len(surveyed)} reproduced by kdsurvey runs")
+    bullets = [
+        f"Results: {' and '.join(kinds)}; {int(scored.sum())} have both a size and an accuracy reduction and so a "
+        "metric." + ("" if source == "all" else f" Only the {source} rows are shown (`--source {source}`)."),
+        f"Metric ranked at alpha = {alpha:g}: D = alpha * (student size / teacher size) + (1 - alpha) * "
+        "(1 - student accuracy / teacher accuracy); lower is better.",
+    ]
+    if source != "reproduced":
+        restored = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("confirmed", "attributed", "unidentified"))
+        bullets.insert(1, f"References restored: {restored}.")
+    intro = [
         "The survey's summary tables regenerated from the kdsurvey catalogue, the distillation metric of "
         "every result, and comparison figures. Survey: Alkhulaifi, Alsahli & Ahmad (2021), *Knowledge "
         "distillation in deep learning and its applications*, PeerJ Computer Science 7:e474, "
-        "doi:10.7717/peerj-cs.474 (`alkhulaifi2021knowledge` in [references.bib](references.bib)).",
-        "",
-        f"- Results: {len(surveyed)} reported ({', '.join(f'{n} from Table {t}' for t, n in by_table)}) and "
-        f"{len(frame) - len(surveyed)} reproduced by kdsurvey runs; "
-        f"{scored} have both a size and an accuracy reduction and so a metric.",
-        "- References restored: "
-        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("confirmed", "attributed", "unidentified"))
-        + ".",
-        f"- Metric ranked at alpha = {alpha:g}: D = alpha * (student size / teacher size) + (1 - alpha) * "
-        "(1 - student accuracy / teacher accuracy); lower is better.",
-        "",
+        f"[doi:10.7717/peerj-cs.474]({SURVEY_DOI}) (`{references.SURVEY_KEY}` in [references.bib](references.bib)).",
+        bullets,
         "Every table is also in `tables/` as Markdown, LaTeX (booktabs; cite keys from references.bib) and CSV; "
         "every figure in `figures/` as PNG and PDF. [macros.tex](macros.tex) defines one LaTeX macro per figure a "
         "paper may quote (each result's metric at this alpha, each reproduced mean and interval), each with a "
-        "comment naming its source row: `\\input{macros}` and write `\\kdsMetricTabOneRowFour` instead of a number.",
-        "",
+        "comment naming its source row: `\\input{macros}` and write `\\kdsMetricTabOneRowFour` instead of a number. "
+        "This page is also [index.md](index.md) (Markdown) and [index.html](index.html) (one file, readable offline).",
     ]
-    for name in TABLE_ORDER:
-        table = content["tables"][name]
-        lines += [f"## {TABLE_TITLES[name]}", "", f"*{table.caption}*", "", table.to_markdown(),
-                  f"Files: [md](tables/{name}.md) · [tex](tables/{name}.tex) · [csv](tables/{name}.csv)", ""]  # fmt: skip
+    sections = []
+    for name, table in content["tables"].items():
+        files = [(s, f"tables/{name}.{s}") for s in ("md", "tex", "csv")]
+        sections.append({"id": f"table-{name}", "title": table_title(name, source), "caption": table.caption,
+                         "table": table, "files": files})  # fmt: skip
         if name == "pareto":
-            for fig in FIGURE_TITLES:
-                lines += [f"## Figure: {FIGURE_TITLES[fig]}", "", f"![{FIGURE_TITLES[fig]}](figures/{fig}.png)", "",
-                          f"Files: [png](figures/{fig}.png) · [pdf](figures/{fig}.pdf)", ""]  # fmt: skip
-    lines += ["## Provenance", "", f"kdsurvey {__version__}. Computed from these data files:", "",
-              "| file | sha256 |", "|---|---|"]  # fmt: skip
-    lines += [f"| `{path}` | `{digest}` |" for path, digest in content["inputs"]]
-    return "\n".join(lines) + "\n"
+            sections += _figure_sections(content["frame"])
+    sections.append({"id": "provenance", "title": "Provenance", "caption": "", "provenance": content["inputs"],
+                     "files": [], "text": f"kdsurvey {__version__}. Computed from these data files:"})  # fmt: skip
+    return {"intro": intro, "sections": sections}
+
+
+def _figure_sections(frame) -> list[dict]:
+    """The two figures, with captions that count the rows drawn."""
+    scored = frame[frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()]
+    rows = ROWS[_source_of(frame)]
+    captions = {
+        "tradeoff": f"{len(scored)} {rows} with a metric; lines of equal D at the report's alpha and the Pareto front "
+        f"({len(analysis.pareto_front(scored))} results).",
+        "alpha_sensitivity": f"{len(scored)} {rows} with a metric; {len(analysis.rank_crossings(scored))} pairs that "
+        "swap order for alpha inside (0, 1).",
+    }
+    return [{"id": f"figure-{name}", "title": f"Figure: {title}", "caption": captions[name], "figure": name,
+             "files": [(s, f"figures/{name}.{s}") for s in ("png", "pdf")]}
+            for name, title in FIGURE_TITLES.items()]  # fmt: skip
+
+
+def _source_of(frame) -> str:
+    kinds = set(frame["source"])
+    return "all" if len(kinds) != 1 else kinds.pop()
+
+
+def _markdown(parts: dict) -> str:
+    lines = ["# kdsurvey report", ""]
+    for block in parts["intro"]:
+        lines += ([f"- {b}" for b in block] if isinstance(block, list) else [block]) + [""]
+    for section in parts["sections"]:
+        lines += [f"## {section['title']}", ""]
+        if section["caption"]:
+            lines += [f"*{section['caption']}*", ""]
+        if "table" in section:
+            lines.append(section["table"].to_markdown())
+        if "figure" in section:
+            lines += [f"![{section['title']}](figures/{section['figure']}.png)", ""]
+        if "provenance" in section:
+            lines += [section["text"], "", "| file | sha256 |", "|---|---|"]
+            lines += [f"| `{path}` | `{digest}` |" for path, digest in section["provenance"]]
+        if section["files"]:
+            lines += ["Files: " + " · ".join(f"[{label}]({path})" for label, path in section["files"]), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -289,9 +290,38 @@ def test_data_with_malformed_bib_is_one_line(capsys, data_copy):
     assert message.startswith(f"kdsurvey: error: {bib}, line {line}: malformed BibTeX block (Expected comma")
 
 
-def test_data_missing_folder(capsys, tmp_path):
-    message = check_usage_error(*run(capsys, "--data", tmp_path / "nowhere", "tables"))
-    assert str(tmp_path / "nowhere") in message
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_data_missing_folder_is_named_as_such(capsys, tmp_path, where):
+    argv = (
+        ["--data", tmp_path / "nowhere", "tables"] if where == "before" else ["tables", "--data", tmp_path / "nowhere"]
+    )
+    message = check_usage_error(*run(capsys, *argv))
+    assert message == f"kdsurvey: error: data folder {tmp_path / 'nowhere'} does not exist"
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_data_after_the_command_is_the_same_as_before_it(capsys, renamed_data, tmp_path, command):
+    argv = {"tables": ["--table", "1"], "metric": [], "plots": ["--out", tmp_path / "figs"],
+            "cite": ["fukuda2017efficient"], "report": ["--out", tmp_path / "report"]}[command]  # fmt: skip
+    after = run(capsys, command, *argv, "--data", renamed_data)
+    assert after[0] == 0, after
+    if command in ("plots", "report"):
+        return  # their output is a folder, checked elsewhere; here: the option is accepted after the command
+    assert after == run(capsys, "--data", renamed_data, command, *argv)
+    assert after != run(capsys, command, *argv)
+
+
+def test_a_student_larger_than_its_teacher_is_one_warning_line(capsys, data_copy):
+    record = data_copy / "reproduced" / "dml--fashion-mnist-subset--cnn_large--cnn_small.json"
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    rec["teacher"], rec["student"] = rec["student"], rec["teacher"]
+    record.write_text(json.dumps(rec), encoding="utf-8")
+    rc, out, err = run(capsys, "--data", data_copy, "tables", "--table", "metric", "--format", "csv")
+    assert rc == 0 and "R-dml" in out
+    assert (
+        err == "kdsurvey: warning: R-dml: the student is larger than its teacher (cnn_small → cnn_large, "
+        "size reduction -1999.4%)\n"
+    )
 
 
 @pytest.fixture
@@ -426,7 +456,7 @@ def test_plots_into_an_empty_folder(capsys, tmp_path):
 # -- report -----------------------------------------------------------------------------------
 
 REPORT_FILES = (
-    {"index.md", "references.bib", "macros.tex", MARKER}
+    {"index.md", "index.html", "references.bib", "macros.tex", MARKER}
     | {f"tables/{t}.{s}" for t in REPORT_TABLES for s in FORMATS.values()}
     | {f"figures/{f}.{s}" for f in FIGURES for s in ("png", "pdf")}
 )
