@@ -138,7 +138,8 @@ def _parts(content: dict, alpha: float) -> dict:
         "distillation in deep learning and its applications*, PeerJ Computer Science 7:e474, "
         f"[doi:10.7717/peerj-cs.474]({SURVEY_DOI}) (`{references.SURVEY_KEY}` in [references.bib](references.bib)).",
         bullets,
-        "Every table is also in `tables/` as Markdown, LaTeX (booktabs; cite keys from references.bib) and CSV; "
+        "Every table is also in `tables/` as Markdown, LaTeX (`\\usepackage{booktabs,tabularx}`; cite keys from "
+        "references.bib) and CSV; "
         "every figure in `figures/` as PNG and PDF. [macros.tex](macros.tex) defines one LaTeX macro per figure a "
         "paper may quote (each result's metric at this alpha, each reproduced mean and interval), each with a "
         "comment naming its source row: `\\input{macros}` and write `\\kdsMetricTabOneRowFour` instead of a number. "
