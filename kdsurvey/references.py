@@ -60,9 +60,25 @@ class Bibliography:
     def author_year(self, key: str) -> str:
         """Author-year text in the survey's (PeerJ) style: up to three surnames, else 'et al.'.
 
-        'Kurata & Audhkhasi (2018)', 'Lopes, Fenu & Starner (2017)', 'Yim et al. (2017)'.
+        'Kurata & Audhkhasi (2018)', 'Lopes, Fenu & Starner (2017)', 'Yim et al. (2017)'. Two works of
+        the library that would read the same get a, b, ... after the year, in the order of their keys, as
+        bibliography styles do: 'Li et al. (2019a)', 'Li et al. (2019b)'.
         """
         (key,) = self._check(key)
+        return self._labels[key]
+
+    @functools.cached_property
+    def _labels(self) -> dict[str, str]:
+        """Every key's author-year label, made unique across the library (see `author_year`)."""
+        plain = {key: self._author_year(key) for key in self.raw}
+        labels = {}
+        for key in sorted(plain):
+            same = sorted(k for k, text in plain.items() if text == plain[key])
+            suffix = "abcdefghijklmnopqrstuvwxyz"[same.index(key)] if len(same) > 1 else ""
+            labels[key] = plain[key][:-1] + suffix + ")" if suffix else plain[key]
+        return labels
+
+    def _author_year(self, key: str) -> str:
         entry = self.people[key]
         lasts = [_plain(" ".join(p.von + p.last)) for p in entry["author"]]
         if len(lasts) == 1:

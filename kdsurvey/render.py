@@ -34,6 +34,10 @@ class Table:
     latex_headers: dict[str, str] = field(default_factory=dict)
     #: how the LaTeX form sits in a paper: float, wrapping columns, short headers (kdsurvey.latex)
     layout: Layout = field(default_factory=Layout)
+    #: BibTeX key of each row's reference (same index as frame), written to the CSV as `reference_key`
+    reference_keys: pd.Series | None = None
+    #: significant digits of numbers in the CSV: enough for every printed digit, none of the float noise
+    csv_digits: int = 10
 
     @property
     def label(self) -> str:
@@ -71,10 +75,24 @@ class Table:
         return pd.concat(rows, ignore_index=True).to_markdown(index=False, disable_numparse=True) + "\n"
 
     def to_csv(self) -> str:
-        return self.frame.to_csv(index=False, lineterminator="\n")
+        """The frame as CSV: numbers rounded to `csv_digits` significant digits (0.0056, not
+        0.005600000000000049), the reference's BibTeX key beside its author-year text."""
+        out = self.frame.copy()
+        for column in out.columns:
+            if pd.api.types.is_float_dtype(out[column]):
+                out[column] = [_significant(v, self.csv_digits) for v in out[column]]
+        if self.reference_keys is not None:
+            at = out.columns.get_loc("Reference") + 1 if "Reference" in out.columns else len(out.columns)
+            out.insert(at, "reference_key", self.reference_keys.reindex(out.index).fillna("").to_numpy())
+        return out.to_csv(index=False, lineterminator="\n")
 
     def to_latex(self) -> str:
         return render(self)
+
+
+def _significant(value: float, digits: int) -> float:
+    """`value` rounded to `digits` significant digits (NaN stays NaN, written as an empty cell)."""
+    return value if not math.isfinite(value) or value == 0 else float(f"{value:.{digits}g}")
 
 
 def escape_markdown(text: str) -> str:

@@ -52,6 +52,14 @@ def data_text(frame: pd.DataFrame) -> pd.Series:
     return frame["dataset"].where(frame["metric_kind"] != "mIoU", frame["dataset"] + " (mIoU)")
 
 
+def rows_shown(frame: pd.DataFrame) -> str:
+    """'surveyed', 'reproduced' or 'surveyed and reproduced': which results a table holds, for its caption."""
+    kinds = set(frame["source"])
+    if kinds == {"reproduced"}:
+        return "reproduced"
+    return "surveyed and reproduced" if "reproduced" in kinds else "surveyed"
+
+
 def reference_text(frame: pd.DataFrame, bib) -> pd.Series:
     """'Author et al. (Year)' per row, 'unidentified' where the row has no reference."""
     return frame["reference"].map(lambda k: bib.author_year(k) if k else "unidentified")
@@ -80,6 +88,7 @@ def survey_table(table: int, frame: pd.DataFrame | None = None, bib=None, attrib
         name=f"table{table}",
         frame=out.reset_index(drop=True),
         caption=f"{SURVEY_CAPTIONS[table]} {SURVEY_FOOTNOTE}",
+        reference_keys=rows["reference"].reset_index(drop=True) if attribution else None,  # the paper's columns only
         group_column="Distillation",
         latex_cells={"Reference": cited.reset_index(drop=True)},
         layout=_survey_layout(table),
@@ -173,10 +182,13 @@ def metric_table(
         frame=out.reset_index(drop=True),
         caption=(
             "Distillation metric D = alpha * (student size / teacher size) + (1 - alpha) * "
-            "(1 - student accuracy / teacher accuracy) for every surveyed result, computed from the "
-            "survey's size and accuracy reductions; lower is better, negative when the student beats its "
+            f"(1 - student accuracy / teacher accuracy) for every {rows_shown(frame)} result, computed from its "
+            "size and accuracy reductions"
+            + (" (for reproduced rows: parameter counts and mean test accuracies)" if reproduced_rows.any() else "")
+            + "; lower is better, negative when the student beats its "
             f"teacher. Ranked at alpha = {alpha:g}; rows without both reductions have no metric."
         ),
+        reference_keys=scored["reference"].reset_index(drop=True),
         latex_headers=headers,
         latex_cells={
             "Row": _marked_rows(out["Row"], reproduced_rows),
@@ -214,6 +226,7 @@ def methods_table(methods: pd.DataFrame | None = None, bib=None) -> Table:
         frame=out,
         caption="Knowledge-distillation methods named in the source documents, by knowledge type, "
         "distillation strategy and teacher-student topology.",
+        reference_keys=methods["reference"],
         latex_cells={"Reference": _cite_only(methods["reference"])},
         layout=Layout(wide=True, size="footnotesize", wrap={"Method": 1.6, "Knowledge": 1}, rows_per_float=25),
     )
@@ -223,14 +236,17 @@ def stability_table(frame: pd.DataFrame | None = None, alphas=(0.0, 0.25, 0.5, 0
     """Kendall's tau between the metric's rankings at pairs of alphas."""
     frame = catalogue.results() if frame is None else frame
     tau = analysis.rank_stability(frame, alphas)
+    scored = int((frame["size_reduction_pct"].notna() & frame["accuracy_reduction_pct"].notna()).sum())
     labels = [f"α={a:g}" for a in alphas]
     out = pd.DataFrame(tau.to_numpy(), columns=labels)
     out.insert(0, "Kendall tau", labels)
     return Table(
         name="stability",
         frame=out,
-        caption="Rank stability of the distillation metric: Kendall's tau between the rankings at two alphas.",
+        caption="Rank stability of the distillation metric: Kendall's tau between the rankings at two alphas, "
+        f"over the {scored} {rows_shown(frame)} results with a metric.",
         decimals=3,
+        csv_digits=4,
         latex_headers={"Kendall tau": r"Kendall $\tau$"} | {lab: rf"$\alpha={a:g}$" for lab, a in zip(labels, alphas)},
         latex_cells={"Kendall tau": pd.Series([rf"$\alpha={a:g}$" for a in alphas])},
         layout=Layout(size="small", tabcolsep=3),
@@ -255,8 +271,9 @@ def pareto_table(frame: pd.DataFrame | None = None, bib=None) -> Table:
     return Table(
         name="pareto",
         frame=out,
-        caption="Pareto front of the surveyed results: no other result is both smaller (student/teacher size) "
-        "and more accurate (student/teacher accuracy).",
+        caption=f"Pareto front of the {rows_shown(frame)} results: no other result is both smaller "
+        "(student/teacher size) and more accurate (student/teacher accuracy).",
+        reference_keys=front["reference"],
         latex_cells={
             "Row": _marked_rows(out["Row"], (front["source"] == "reproduced").to_numpy()),
             "Reference": _cite_only(front["reference"]),
@@ -278,11 +295,17 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
     rows = reproduced.rows(records)
     scored = analysis.with_metric(rows, (alpha,))
 
-    def mean_ci(role):
+    def mean_ci(role, no_interval=()):
         return [
-            f"{m:.2f}" if h != h else f"{m:.2f} ± {h:.2f}"
-            for m, h in zip(summary[f"{role}_mean"], (summary[f"{role}_high"] - summary[f"{role}_low"]) / 2)
+            f"{m:.2f}" if h != h or alone else f"{m:.2f} ± {h:.2f}"
+            for m, h, alone in zip(
+                summary[f"{role}_mean"],
+                (summary[f"{role}_high"] - summary[f"{role}_low"]) / 2,
+                no_interval or [False] * len(summary),
+            )
         ]
+
+    one_teacher = [_one_teacher(rec) for rec in records]
 
     out = pd.DataFrame(
         {
@@ -293,7 +316,7 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
             "Pair": rows["architecture"],
             "Data": rows["dataset"],
             "Seeds": summary["n"],
-            "Teacher (%)": mean_ci("teacher"),
+            "Teacher (%)": mean_ci("teacher", one_teacher),
             "Baseline (%)": mean_ci("baseline"),
             "Student (%)": mean_ci("student"),
             "Gain (points)": summary["gain"],
@@ -314,8 +337,15 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
             "student trained alone and the distilled student, as mean ± half-width of the 95% t-interval over "
             "seeds; gain = student - baseline in points with Welch's 95% interval and p-value; D is the "
             f"distillation metric at alpha = {alpha:g}."
+            + (
+                " A teacher without an interval is one network, trained once, that taught every seed."
+                if any(one_teacher)
+                else ""
+            )
         ),
         decimals=3,
+        csv_digits=4,
+        reference_keys=rows["reference"],
         latex_headers={"p (Welch)": r"$p$ (Welch)", f"D(α={alpha:g})": rf"$D_{{\alpha={alpha:g}}}$"},
         latex_cells={"Technique": _cited(summary["title"], rows["reference"])},
         layout=Layout(
@@ -405,6 +435,15 @@ def benchmark_table(published=None, records: list[dict] | None = None, bib=None,
     )
 
 
+def _one_teacher(rec: dict) -> bool:
+    """Whether one teacher network served every seed of a record (so its accuracy has no spread to show)."""
+    stages = rec.get("stages") or {}
+    teachers = {str(stage.get("teacher")) for stage in stages.values() if isinstance(stage, dict)}
+    if teachers:
+        return len(teachers) == 1 and len(rec["seeds"]) > 1
+    return (rec.get("config") or {}).get("teacher_seed") is not None
+
+
 def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, source: str = "all") -> Table:
     """A table by name (one of TABLE_NAMES), from a data folder.
 
@@ -421,7 +460,7 @@ def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, sour
     if name == "benchmark":
         return benchmark_table(benchmarks.load(data), record.load(data), bib, alpha)
     if name == "reproduced":
-            return reproduced_table(record.load(data), bib, alpha)
+        return reproduced_table(record.load(data), bib, alpha)
     frame = catalogue.results(data, source)
     if name in ("1", "2"):
         return survey_table(int(name), frame, bib, attribution=attribution)

@@ -86,3 +86,23 @@ def test_packaged_library_is_complete_and_clean():
     assert cited <= set(bib.keys())
     survey = bib.field(references.SURVEY_KEY, "doi")
     assert survey == "10.7717/peerj-cs.474"
+
+
+NAMESAKES = r"""
+@article{zhang2019z, author = {Zhang, Linfeng and Song, Jiebo and Gao, Anni and Chen, Jingwei}, title = {Z}, year = {2019}}
+@article{solo2019x, author = {Solo, Han}, title = {X}, year = {2019}}
+@article{zhang2019b, author = {Zhang, Ying and Xiang, Tao and Hospedales, Timothy and Lu, Huchuan}, title = {B}, year = {2019}}
+@article{zhang2018c, author = {Zhang, Ying and Xiang, Tao and Hospedales, Timothy and Lu, Huchuan}, title = {C}, year = {2018}}
+"""
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_namesakes_get_a_b_in_key_order_whatever_the_file_order(tmp_path, reverse):
+    blocks = NAMESAKES.strip().splitlines()
+    path = tmp_path / "refs.bib"
+    path.write_text("\n".join(reversed(blocks) if reverse else blocks), encoding="utf-8")
+    bib = references.load(path)
+    assert bib.author_year("zhang2019b") == "Zhang et al. (2019a)"
+    assert bib.author_year("zhang2019z") == "Zhang et al. (2019b)"
+    assert bib.author_year("zhang2018c") == "Zhang et al. (2018)"  # another year: nothing to tell apart
+    assert bib.author_year("solo2019x") == "Solo (2019)"
