@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kdsurvey import analysis, catalogue
+from kdsurvey import analysis, catalogue, plots
 from kdsurvey.cli import main
 from kdsurvey.paths import ENV_VAR
 
@@ -148,3 +148,12 @@ def test_full_report_counts_every_row_shown(reports):
     pairs = len(analysis.rank_crossings(frame))
     assert f"{len(scored)} surveyed and reproduced results with a metric; {pairs} pairs that swap order" in index
     assert "## Distillation metric of the surveyed and reproduced results" in index
+
+
+def test_plots_source_draws_the_rows_chosen(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert main(["plots", "--out", str(tmp_path / "figs"), "--source", "reported"]) == 0
+    expected = plots.save(plots.tradeoff(catalogue.results(source="reported")), tmp_path / "direct", formats=("png",))
+    assert (tmp_path / "figs" / "tradeoff.png").read_bytes() == expected[0].read_bytes()  # same rows, same bytes
+    assert main(["plots", "--out", str(tmp_path / "all")]) == 0
+    assert (tmp_path / "all" / "tradeoff.png").read_bytes() != expected[0].read_bytes()
