@@ -106,8 +106,9 @@ def tradeoff(frame: pd.DataFrame | None = None, alpha: float = 0.5, levels=ISO_L
     handles = _colour_handles(data, "o")
     handles += [Line2D([], [], marker=STRATEGY_MARKERS.get(s, "D"), ls="", color="0.3", label=STRATEGY_NAMES.get(s, s))
                 for s in _strategies(data)]  # fmt: skip
-    handles += [Line2D([], [], color="crimson", label="Pareto front"),
-                Line2D([], [], color="0.6", ls=":", label=f"equal D at α = {alpha:g}")]  # fmt: skip
+    if len(front) > 1:  # a front of one result draws no line
+        handles.append(Line2D([], [], color="crimson", label="Pareto front"))
+    handles.append(Line2D([], [], color="0.6", ls=":", label=f"equal D at α = {alpha:g}"))
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return fig
 
