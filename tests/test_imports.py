@@ -1,8 +1,8 @@
 """The package's import graph has no cycles, counting imports inside functions too.
 
 Edges are the explicit imports of kdsurvey modules (`import kdsurvey.x`, `from kdsurvey import x`,
-`from kdsurvey.x import y`), wherever they are written; a package's own `__init__` importing its
-submodules is an edge like any other.
+`from kdsurvey.x import y`), wherever they are written, except under `if TYPE_CHECKING:` (annotations
+only, never run); a package's own `__init__` importing its submodules is an edge like any other.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _modules() -> dict[str, Path]:
 def _imports(path: Path, name: str, known: set[str]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name in known}
         elif isinstance(node, ast.ImportFrom):
@@ -38,6 +38,18 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
                 target = f"{base}.{alias.name}"
                 found.add(target if target in known else base)
     return {m for m in found if m in known and m != name}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except the bodies of `if TYPE_CHECKING:` (imports for annotations, never executed)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo += node.orelse
+            continue
+        todo += list(ast.iter_child_nodes(node))
 
 
 def graph() -> dict[str, set[str]]:

@@ -224,8 +224,11 @@ def _torchvision(name: str, cls_name: str, layout: str) -> Loader:
         root = data_dir or Path(os.environ.get(DATASETS_ENV) or DEFAULT_ROOT).expanduser()
         if cls_name.endswith("MNIST") and any(root.glob("train-images-idx3-ubyte*")):  # a flat idx folder
             return Splits(_read_idx_split(root, "train"), _read_idx_split(root, "t10k"), info)
-        import torchvision.datasets
-
+        try:
+            import torchvision.datasets
+        except ImportError:
+            hint = " or a folder of MNIST's idx files (--data-dir)" if cls_name.endswith("MNIST") else ""
+            raise DataNotFoundError(f"data set {name!r} needs torchvision (pip install torchvision){hint}") from None
         cls = getattr(torchvision.datasets, cls_name)
         try:
             train, test = (cls(str(root), train=flag, download=download) for flag in (True, False))
