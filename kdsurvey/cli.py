@@ -181,6 +181,8 @@ def _run_flags() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true",
                    help="retrain stages whose stored files are unreadable (corrupted, truncated, foreign) "
                    "instead of stopping")  # fmt: skip
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite a record of another configuration (by default that is refused)")  # fmt: skip
     p.add_argument("--speed", action="append", metavar="KEY=VALUE",
                    help="a speed switch (repeatable): teacher_cache, bf16, channels_last, fused_optimizer, "
                    "data_on_device = true|false|auto, compile = true|false|BACKEND (default: automatic)")  # fmt: skip
@@ -289,6 +291,7 @@ def _reproduce(args) -> str:
     rec, path = reproduce.reproduce(
         experiment, args.out, device=args.device, data_dir=args.data_dir, download=args.download,
         progress=not args.quiet, log=None if args.quiet else _stderr, speed=speed, retrain=args.retrain,
+        replace=args.replace,
     )  # fmt: skip
     return "" if path is None else reproduce.summary_text(rec) + f"record written to {path}\n"
 
@@ -315,7 +318,8 @@ def _sweep(args) -> str:
              "options": _key_values(args.slurm_option, "--slurm-option")}  # fmt: skip
     summary = sweeprun.run(spec, args.out, records, jobs=args.jobs, threads=args.threads, device=args.device,
                            data_dir=args.data_dir, executor=args.executor, slurm=slurm,
-                           log=None if args.quiet else _stderr, speed=speed, retrain=args.retrain)  # fmt: skip
+                           log=None if args.quiet else _stderr, speed=speed, retrain=args.retrain,
+                           replace=args.replace)  # fmt: skip
     return summary.text()
 
 

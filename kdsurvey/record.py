@@ -151,6 +151,25 @@ def write(rec: dict, folder: str | Path) -> Path:
     return path
 
 
+def check_target(folder: str | Path, name: str, config_hash: str, replace: bool = False) -> None:
+    """Refuse, before any work, to overwrite folder/<name>.json when it holds another configuration's record.
+
+    The same configuration is rewritten freely (a rerun reproduces it); another one only with `replace`.
+    """
+    path = Path(folder) / f"{name}.json"
+    if replace or not path.exists():
+        return
+    try:
+        existing = read(path)
+    except RecordError as exc:
+        raise RecordError([(str(path), None, None, f"exists and is not a valid record ({exc.problems[0][3]}); "
+                            "pass --replace to overwrite it")]) from None  # fmt: skip
+    if existing["config_hash"] != config_hash:
+        raise RecordError([(str(path), None, None, f"holds a run of another configuration (config "
+                            f"{existing['config_hash']}, this one {config_hash}); pass --replace to overwrite it, "
+                            "or write to another folder")])  # fmt: skip
+
+
 def read(path: str | Path) -> dict:
     """One record file, parsed and validated; a broken file is one error naming it."""
     path = Path(path)

@@ -456,3 +456,16 @@ def test_there_are_at_least_150_cases():
     count = (len(FLAG_CASES) + len(CONFIG_CASES) + len(SWEEP_CASES) + len(SWEEP_FLAG_CASES) + len(RECORD_CASES)
              + len(STORED_CASES) + len(ANALYSIS_CASES) + 3)  # fmt: skip
     assert count >= 150, count
+
+
+@pytest.mark.parametrize("kind", ["another configuration", "not a record"])
+def test_a_record_of_another_configuration_is_not_overwritten(capsys, world, kind):
+    """`reproduce` never replaces OUT/<run id>.json silently when it holds another configuration's record."""
+    out = world / "out"
+    out.mkdir()
+    name = f"hinton_kd--{FAKE}--cnn_medium--cnn_small.json"
+    text = json.dumps(_a_record() | {"config_hash": "0123456789abcdef"}) if kind == "another configuration" else "{"
+    (out / name).write_text(text, encoding="utf-8")
+    err = expect_refusal(capsys, world, ["reproduce", "hinton_kd", *QUICK, "--out", str(out)])
+    assert name in err and "--replace" in err
+    assert (out / name).read_text(encoding="utf-8") == text

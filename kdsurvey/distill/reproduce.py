@@ -36,13 +36,14 @@ def listing() -> str:
 
 def reproduce(
     experiment: Experiment, out: str | Path, *, device: str = "auto", data_dir=None, download: bool = False,
-    progress: bool = False, log=None, speed: Speed | None = None, retrain: bool = False,
+    progress: bool = False, log=None, speed: Speed | None = None, retrain: bool = False, replace: bool = False,
 ) -> tuple[dict, Path | None]:  # fmt: skip
     """Run `experiment`, write its record to `out`; returns (record, its path), the path None off rank 0.
 
     Under torchrun (WORLD_SIZE > 1) this process joins the group first and leaves it at the end.
     """
     writable_folder(out)
+    record.check_target(out, _record_name(experiment), experiment.config_hash, replace)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and device.startswith("cuda:"):
         raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
@@ -60,6 +61,10 @@ def reproduce(
     finally:
         if distributed:
             dist.destroy_process_group()
+
+
+def _record_name(experiment: Experiment) -> str:
+    return record.run_id(experiment.method, experiment.dataset, experiment.teacher, experiment.student)
 
 
 def _cuda() -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from kdsurvey import record
 from kdsurvey.distill import executors, sweep
 from kdsurvey.distill.engine import resolve_device
 from kdsurvey.distill.experiment import stamp
@@ -134,12 +135,13 @@ def check_workers(jobs: int, threads: int | None, executor: str) -> None:
 def run(
     spec: sweep.Sweep, out, records=None, *, jobs: int = 1, threads: int | None = None, device: str = "auto",
     data_dir=None, executor: str = "local", slurm: dict | None = None, log=None, speed: Speed | None = None,
-    retrain: bool = False,
+    retrain: bool = False, replace: bool = False,
 ) -> Summary:  # fmt: skip
     """Run a sweep: stages under OUT/stages, records to `records` (default OUT). See `make_executor`.
 
     Everything is checked before the first task starts: the workers' settings, the device, and every
-    stored file the sweep would read (corrupted ones raise, or with `retrain` are deleted and retrained).
+    stored file the sweep would read (corrupted ones raise, or with `retrain` are deleted and retrained), and
+    every record it would write (one of another configuration is refused unless `replace`).
     """
     out = Path(out)
     records = Path(records) if records is not None else out
@@ -147,6 +149,8 @@ def run(
     check_workers(jobs, threads, executor)
     writable_folder(out, "stage store")
     writable_folder(records, "records folder")
+    for experiment in spec.experiments:
+        record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
     plan = planned(spec, speed, device, executor)
     store = Store(out)
     for task in plan.stages:

@@ -193,3 +193,16 @@ def test_killed_process_resumes_to_the_uninterrupted_result(tmp_path):
     assert first["accuracy"] == second["accuracy"]
     stage = json.loads(next((out / "stages").glob("cnn_small-dml-*.json")).read_text())
     assert 1 <= stage["resumed_from_epoch"] < 6
+
+
+def test_a_rerun_with_other_options_needs_replace(capsys, tmp_path):
+    argv = ["reproduce", "hinton_kd", "--dataset", FAKE, "--teacher", "cnn_medium", "--epochs", "1",
+            "--batch-size", "16", "--seeds", "0", "--device", "cpu", "--quiet", "--out", tmp_path]  # fmt: skip
+    assert run_cli(capsys, *argv)[0] == 0
+    assert run_cli(capsys, *argv)[0] == 0  # the same configuration: rewritten, same numbers
+    rc, out, err = run_cli(capsys, *argv, "--option", "temperature=2")
+    assert rc == 2 and "another configuration" in err and "--replace" in err
+    (path,) = tmp_path.glob("*.json")
+    assert json.loads(path.read_text())["options"]["temperature"] == 4.0
+    assert run_cli(capsys, *argv, "--option", "temperature=2", "--replace")[0] == 0
+    assert json.loads(path.read_text())["options"]["temperature"] == 2.0
