@@ -62,16 +62,17 @@ def load(data: str | Path | None = None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def results(data: str | Path | None = None, source: str = "all") -> pd.DataFrame:
+def results(data: str | Path | None = None, source: str = "all", runs=()) -> pd.DataFrame:
     """The one table of results: the survey's rows (source="reported") followed by the reproduced ones
-    (source="reproduced", from data/reproduced/*.json). `source` keeps one kind only."""
+    (source="reproduced", from data/reproduced/*.json and the records under each `runs` folder).
+    `source` keeps one kind only."""
     if source not in (*taxonomy.SOURCES, "all"):
         raise UsageError(f"unknown source {source!r}; choose reported, reproduced or all")
     parts = []
     if source in ("reported", "all"):
         parts.append(load(data))
     if source in ("reproduced", "all"):
-        parts.append(reproduced.load(data))
+        parts.append(reproduced.load(data, runs))
         _warn_larger_students(parts[-1])
     if len(parts) == 1:
         return parts[0]

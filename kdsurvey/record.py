@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from kdsurvey.atomic import write_atomic
-from kdsurvey.errors import CatalogueError
+from kdsurvey.errors import CatalogueError, DataNotFoundError
 from kdsurvey.paths import data_dir
 
 FORMAT = "kdsurvey-result/1"
 FOLDER = "reproduced"  # the records' folder inside a data folder
+ORIGIN = "origin"  # added by `load`: where a record was found (not part of the file)
+_NOT_RECORDS = {"stages", "checkpoints", "cache", "slurm"}  # what a run folder holds beside its records
 ROLES = ("teacher", "baseline", "student")
 STRATEGIES = ("offline", "online", "self")
 MAX_SEED = 2**32 - 1
@@ -144,6 +146,7 @@ def dumps(rec: dict) -> str:
 
 def write(rec: dict, folder: str | Path) -> Path:
     """Validate `rec` and write it to folder/<run_id>.json atomically (never half a file); returns the path."""
+    rec = {k: v for k, v in rec.items() if k != ORIGIN}
     validate(rec, "record to write")
     path = Path(folder) / f"{rec['run_id']}.json"
     text = dumps(rec)
@@ -207,7 +210,29 @@ def load_folder(folder: str | Path) -> list[dict]:
     return records
 
 
-def load(data: str | Path | None = None) -> list[dict]:
-    """The records of a data folder (by default the packaged one): DATA/reproduced/*.json."""
+def load(data: str | Path | None = None, runs: tuple[str | Path, ...] | list = ()) -> list[dict]:
+    """The records of a data folder (by default the packaged one, DATA/reproduced/*.json), then those found
+    under each of `runs` (a user's `reproduce --out` or `sweep --records` folders).
+
+    Each record gets an `origin` key saying where it came from: "data" for the data folder's, else the
+    folder that holds it, so that two runs of one technique can be told apart. `write` leaves it out.
+    """
     root = Path(data) if data is not None else data_dir()
-    return load_folder(root / FOLDER)
+    records = [rec | {ORIGIN: "data"} for rec in load_folder(root / FOLDER)]
+    for folder in runs:
+        records += [rec | {ORIGIN: origin} for origin, rec in _found_under(Path(folder))]
+    return records
+
+
+def _found_under(folder: Path) -> list[tuple[str, dict]]:
+    """Records in `folder` and in its sub-folders (run folders), skipping what a run stores beside them."""
+    if not folder.is_dir():
+        raise DataNotFoundError(f"runs folder {folder} does not exist")
+    found = []
+    for sub in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir() and not set(p.relative_to(folder).parts)
+                                & _NOT_RECORDS)]:  # fmt: skip
+        found += [(str(sub), rec) for rec in load_folder(sub)]
+    if not found:
+        raise DataNotFoundError(f"runs folder {folder} holds no result record (*.json written by kdsurvey "
+                                "reproduce or sweep)")  # fmt: skip
+    return found

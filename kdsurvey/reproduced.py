@@ -55,15 +55,16 @@ def rows(records: list[dict]) -> pd.DataFrame:
             size_reduction_printed=f"{size:.3f}%", size_reduction_pct=size, metric_kind="accuracy",
             reference=rec.get("reference") or "", attribution="reproduced",
             evidence=(
-                f"kdsurvey run {rec['run_id']}: {len(rec['seeds'])} seeds, {rec['epochs']} epochs on "
+                f"kdsurvey run {rec['run_id']} ({run_label(rec)}): {len(rec['seeds'])} seeds, {rec['epochs']} epochs on "
                 f"{rec['device']}, torch {rec['torch']}, commit {rec.get('git_commit') or 'unknown'}"
             ),
         )  # fmt: skip
-        row.update(method=rec["method"], title=rec["title"], knowledge=rec["knowledge"], seeds=len(rec["seeds"]))
+        row.update(method=rec["method"], title=rec["title"], knowledge=rec["knowledge"], seeds=len(rec["seeds"]),
+                   run=run_label(rec))  # fmt: skip
         for role in ("teacher", "baseline", "student"):
             row[f"{role}_accuracy_mean"] = float(acc[role].mean())
         out.append(row)
-    columns = list(SURVEY_COLUMNS) + ["method", "title", "knowledge", "seeds"]
+    columns = list(SURVEY_COLUMNS) + ["method", "title", "knowledge", "seeds", "run"]
     columns += [f"{r}_accuracy_mean" for r in ("teacher", "baseline", "student")]
     frame = pd.DataFrame(out, columns=columns)
     frame = frame.astype({c: "float64" for c in FLOAT_COLUMNS} | {"table": "int64", "dataset_truncated": "bool"})
@@ -71,9 +72,16 @@ def rows(records: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def load(data: str | Path | None = None) -> pd.DataFrame:
-    """The reproduced rows of a data folder (by default the packaged one)."""
-    return rows(record.load(data))
+def run_label(rec: dict) -> str:
+    """Where a record came from and which configuration it ran: "shipped" for the data folder's records,
+    else "FOLDER, config HASH", which tells two runs of one technique apart."""
+    origin = rec.get(record.ORIGIN, "data")
+    return "shipped" if origin == "data" else f"{origin}, config {rec['config_hash'][:8]}"
+
+
+def load(data: str | Path | None = None, runs=()) -> pd.DataFrame:
+    """The reproduced rows of a data folder (by default the packaged one) and of the `runs` folders."""
+    return rows(record.load(data, runs))
 
 
 def summary(records: list[dict], level: float = 0.95) -> pd.DataFrame:

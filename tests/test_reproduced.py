@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kdsurvey import catalogue, record, reproduced, tables
-from kdsurvey.errors import CatalogueError
+from kdsurvey.errors import CatalogueError, DataNotFoundError
 
 
 def make_record(**changes) -> dict:
@@ -113,10 +113,37 @@ def test_broken_record_file_is_a_catalogue_error(data_copy):
 
 
 def test_packaged_records_are_valid_and_cover_the_suite(packaged_data):
-    """data/reproduced/ holds one record per config of the default suite, each over 3 seeds."""
-    records = record.load(packaged_data)
-    configs = Path(__file__).resolve().parents[1] / "reproductions" / "configs"
-    assert {rec["method"] for rec in records} == {p.stem for p in configs.glob("*.yaml")}
+    """data/reproduced/ holds one record per method of the default suite, each over its seeds."""
+    import yaml
+
+    suite = yaml.safe_load((Path(__file__).resolve().parents[1] / "reproductions" / "suite.yaml").read_text())
+    records = [r for r in record.load(packaged_data) if r["dataset"] == suite["dataset"]]
+    assert sorted(rec["method"] for rec in records) == sorted(suite["methods"])
     for rec in records:
-        assert len(rec["seeds"]) == 3 and rec["dataset"] == "fashion-mnist-subset"
+        assert rec["seeds"] == suite["seeds"] and rec["origin"] == "data"
         assert rec["device"] == "cpu" and rec["git_commit"]
+
+def test_records_of_a_users_runs_join_with_their_origin(packaged_data, tmp_path):
+    shipped = record.load(packaged_data)
+    one = next(r for r in shipped if r["method"] == "hinton_kd")
+    run = tmp_path / "runs" / "trial"
+    (run / "stages").mkdir(parents=True)
+    (run / "stages" / "x-ce-seed0-abc.json").write_text('{"stage": {}, "key": "abc"}', encoding="utf-8")  # not a record
+    mine = {k: v for k, v in one.items() if k != "origin"} | {"config_hash": "feedc0de12345678"}
+    record.write(mine, run)
+    records = record.load(packaged_data, [tmp_path / "runs"])
+    assert len(records) == len(shipped) + 1 and records[-1]["origin"] == str(run)
+    frame = reproduced.rows(records)
+    hinton = frame[frame["method"] == "hinton_kd"]
+    assert list(hinton["row_id"]) == ["R-hinton_kd", "R-hinton_kd-2"]
+    assert list(hinton["run"]) == ["shipped", f"{run}, config feedc0de"]
+    assert "origin" not in json.loads((run / f"{one['run_id']}.json").read_text())  # origin is never written
+
+
+@pytest.mark.parametrize("layout, message", [(None, "does not exist"), ("empty", "holds no result record")])
+def test_a_runs_folder_without_records_is_an_error(packaged_data, tmp_path, layout, message):
+    folder = tmp_path / "runs"
+    if layout == "empty":
+        (folder / "stages").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match=message):
+        record.load(packaged_data, [folder])
