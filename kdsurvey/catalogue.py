@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdsurvey import printed, references, reproduced, taxonomy
+from kdsurvey import benchmarks, printed, references, reproduced, taxonomy
 from kdsurvey.columns import FLOAT_COLUMNS, SURVEY_COLUMNS
 from kdsurvey.csvfile import Problems, read_records
 from kdsurvey.errors import CatalogueError, KdSurveyWarning, UsageError
@@ -285,7 +285,8 @@ CITE_TABLES = ("1", "2", "methods", "all")
 def table_keys(table: str | int, data: str | Path | None = None) -> list[str]:
     """Keys a table cites, the survey first, in row order, without repeats.
 
-    `table` is 1, 2, "methods" (the named methods) or "all" (both survey tables and the methods).
+    `table` is 1, 2, "methods" (the named methods) or "all" (both survey tables, the methods and the
+    published results of data/benchmarks/, which the report's benchmark table cites).
     """
     table = str(table)
     if table not in CITE_TABLES:
@@ -297,6 +298,8 @@ def table_keys(table: str | int, data: str | Path | None = None) -> list[str]:
         keys += [k for k in rows["reference"] if k]
     if table in ("methods", "all"):
         keys += list(methods(data)["reference"])
+    if table == "all":
+        keys += list(benchmarks.load(data)["reference"])
     return list(dict.fromkeys(keys))
 
 

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--alpha", type=_alpha, default=0.5, help="alpha the metric table is ranked at (default 0.5)")
     p.add_argument("--source", choices=SOURCE_CHOICES, default="all",
-                   help="rows of the metric, stability and Pareto tables: reported, reproduced or all (default)")  # fmt: skip
+                   help="rows of the metric, stability and Pareto tables: reported, reproduced or all (default); "
+                   "benchmark: reported drops the reproduced columns, reproduced keeps the rows a record measures")  # fmt: skip
 
     p = sub.add_parser("metric", help="the distillation metric: every surveyed result ranked, or one value",
                        description="Rank every surveyed result by the distillation metric at ALPHA, or, given the "

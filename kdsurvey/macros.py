@@ -6,6 +6,11 @@
     \\kdsReproHintonKdStudentLow / ...High  and its confidence interval (also Teacher..., Baseline...)
     \\kdsReproHintonKdGain / ...GainLow / ...GainHigh / ...PValue   student minus baseline, Welch
     \\kdsReproHintonKdMetric                metric of the reproduced row at alpha
+    \\kdsBenchCRDTwentyCifarOneHundredHintonKdWrnFortyTwoWrnSixteenTwoPublished
+                                           published row CRD20-03 as printed (...Acc: top-1 %; ...Metric: D)
+    \\kdsBench...ReproMean / ...ReproLow / ...ReproHigh / ...ReproDiff
+                                           reproduced records of its setting: mean, 95% interval, mean minus
+                                           published (...ReproTwoMean for a second distinct measurement)
 
 A LaTeX control word is letters only, so row numbers are spelled out (T1-02 -> TabOneRowTwo) and
 method ids become CamelCase (hinton_kd -> HintonKd). Each macro has a comment naming its source row.
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdsurvey import analysis, catalogue, record, reproduced
+from kdsurvey import analysis, benchmarks, catalogue, record, reproduced
 from kdsurvey.errors import KdSurveyError
 
 PREFIX = "kds"
@@ -47,8 +52,25 @@ def camel(text: str) -> str:
     out = ""
     for part in re.split(r"[^A-Za-z0-9]+", text):
         for piece in re.findall(r"[A-Za-z]+|\d+", part):
-            out += spell(int(piece)) if piece.isdigit() else piece[:1].upper() + piece[1:]
+            out += _spell_large(int(piece)) if piece.isdigit() else piece[:1].upper() + piece[1:]
     return out
+
+
+def _spell_large(number: int) -> str:
+    """Like `spell`, up to 999,999, for names such as mlp_1200_1200: 1200 -> OneThousandTwoHundred."""
+    if number < 1000:
+        return spell(number)
+    thousands, rest = divmod(number, 1000)
+    return spell(thousands) + "Thousand" + (spell(rest) if rest else "")
+
+
+def bench_stem(row) -> str:
+    """A published row's macro stem: Bench, its source (row-id prefix), data set, method, teacher, student.
+
+    CRD20-03 (cifar100, hinton_kd, wrn_40_2 -> wrn_16_2) -> BenchCRDTwentyCifarOneHundredHintonKdWrnFortyTwoWrnSixteenTwo
+    """
+    parts = (row["row_id"].rsplit("-", 1)[0], row["dataset"], row["method"], row["teacher_arch"], row["student_arch"])
+    return "Bench" + "".join(camel(part) for part in parts)
 
 
 def row_stem(row_id: str) -> str:
@@ -113,7 +135,41 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> str:
         for key, name, decimals in (("gain_low", "GainLow", 2), ("gain_high", "GainHigh", 2), ("p_value", "PValue", 3)):
             if not math.isnan(s[key]):
                 emit(f"{stem}{name}", _number(s[key], decimals), f"{where}, Welch {key.replace('_', ' ')}")
+    lines += ["", "% -- published results (data/benchmarks): as printed, top-1 %, metric at alpha; where reproduced",
+              "%    records measure the same setting, their mean, 95% interval and mean - published (points)"]  # fmt: skip
+    published = benchmarks.load(data)
+    source_tables = dict(zip(published["row_id"], published["source_table"]))
+    _benchmark_macros(benchmarks.compare(published, records, alpha), source_tables, emit, lines)
     return "\n".join(lines).replace("→", "->") + "\n"  # ASCII: safe for any LaTeX engine and encoding
+
+
+def _benchmark_macros(compared: pd.DataFrame, source_tables: dict, emit, lines: list[str]) -> None:
+    """The macros of every published row and of each distinct reproduced measurement of it."""
+    for row_id, measured in compared.groupby("row_id", sort=False):
+        row = measured.iloc[0]
+        stem = bench_stem(row)
+        where = f"{row_id}: {row['reference']}, {source_tables[row_id]}; {row['dataset']}, " \
+                f"{row['teacher_arch']} -> {row['student_arch']}, {row['method']}"  # fmt: skip
+        printed = re.search(r"\d+(?:\.\d+)?", row["printed"])[0]  # the number exactly as printed
+        emit(f"{stem}Published", printed, f"{where}, printed {row['printed']!r}")
+        emit(f"{stem}Acc", _number(row["published_pct"], 2), f"{where}, top-1 accuracy (%)")
+        if math.isnan(row["published_d"]):
+            why = "a teacher has none" if row["method"] == "teacher" else "its source prints no teacher for the pair"
+            lines.append(f"% {row_id}: no metric ({why})")
+        else:
+            emit(f"{stem}Metric", _number(row["published_d"], 4), f"{where}, metric at alpha")
+        for k, line in enumerate(measured[measured["seeds"] > 0].to_dict("records"), start=1):
+            _reproduced_macros(f"{stem}Repro{spell(k) if k > 1 else ''}", where, line, emit)
+
+
+def _reproduced_macros(stem: str, where: str, line: dict, emit) -> None:
+    """Mean, interval (two seeds or more) and difference of one reproduced measurement of a published row."""
+    by = f"{where}, reproduced over {line['seeds']} seeds by {line['runs']}"
+    emit(f"{stem}Mean", _number(line["reproduced_mean"], 2), f"{by}: mean")
+    for bound in ("low", "high"):
+        if not math.isnan(line[f"reproduced_{bound}"]):
+            emit(f"{stem}{bound.capitalize()}", _number(line[f"reproduced_{bound}"], 2), f"{by}: 95% {bound}")
+    emit(f"{stem}Diff", f"{line['difference']:+.2f}", f"{by}: mean - published (points)")
 
 
 def _source(row: dict) -> str:

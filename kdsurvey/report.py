@@ -15,13 +15,24 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kdsurvey import __version__, analysis, catalogue, macros, plots, record, references, report_html, tables
+from kdsurvey import (
+    __version__,
+    analysis,
+    benchmarks,
+    catalogue,
+    macros,
+    plots,
+    record,
+    references,
+    report_html,
+    tables,
+)
 from kdsurvey.outputs import check_target, staged_folder
 from kdsurvey.paths import data_dir
 
 SURVEY_DOI = "https://doi.org/10.7717/peerj-cs.474"
 
-TABLE_ORDER = ("table1", "table2", "reproduced", "metric", "pareto", "stability", "methods")
+TABLE_ORDER = ("table1", "table2", "reproduced", "benchmark", "metric", "pareto", "stability", "methods")
 SOURCE_TABLES = {"reported": ("table1", "table2"), "reproduced": ("reproduced",)}  # tables of one kind of row
 FIGURE_TITLES = {
     "tradeoff": "Size reduction vs accuracy reduction, with iso-metric lines",
@@ -41,6 +52,7 @@ def table_title(name: str, source: str) -> str:
         "stability": f"Rank stability across alpha (Kendall's tau), {rows}",
         "methods": "Methods named in the source documents",
         "reproduced": "Reproduced techniques: teacher, baseline and student over seeds",
+        "benchmark": tables.BENCHMARK_ROWS[source],
     }[name]
 
 
@@ -60,14 +72,16 @@ def build(alpha: float = 0.5, data: str | Path | None = None, source: str = "all
         "table1": lambda: tables.survey_table(1, frame, bib),
         "table2": lambda: tables.survey_table(2, frame, bib),
         "reproduced": lambda: tables.reproduced_table(record.load(root), bib, alpha),
+        "benchmark": lambda: _benchmark_table(root, bib, alpha, source),
         "metric": lambda: tables.metric_table(frame, bib, alpha=alpha),
         "pareto": lambda: tables.pareto_table(frame, bib),
         "stability": lambda: tables.stability_table(frame),
         "methods": lambda: tables.methods_table(catalogue.methods(root), bib),
     }
     left_out = {name for kind, names in SOURCE_TABLES.items() if source not in (kind, "all") for name in names}
+    built = {name: makers[name]() for name in TABLE_ORDER if name not in left_out}
     return {
-        "tables": {name: makers[name]() for name in TABLE_ORDER if name not in left_out},
+        "tables": {name: table for name, table in built.items() if table is not None},
         "figures": plots.all_figures(frame, alpha),
         "bibtex": bib.bibtex(catalogue.table_keys("all", root)),
         "macros": macros.build(alpha, root),
@@ -98,10 +112,20 @@ def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, s
     return out
 
 
+def _benchmark_table(root: Path, bib, alpha: float, source: str):
+    """The published results beside the reproduced ones; None in a reproduced-only report where no
+    record measures a published setting (its table would have no row)."""
+    published, records = benchmarks.load(root), record.load(root)
+    if source == "reproduced" and not (benchmarks.compare(published, records, alpha)["seeds"] > 0).any():
+        return None
+    return tables.benchmark_table(published, records, bib, alpha, source)
+
+
 def _inputs(root: Path) -> list[tuple[str, str]]:
     """(relative path, sha256) of every data file the report is computed from."""
     files = [root / "survey" / "table1.csv", root / "survey" / "table2.csv", root / "methods.csv",
              root / references.BIB_FILE]  # fmt: skip
+    files += [benchmarks.folder(root) / name for name in ("results.csv", "architectures.csv")]
     folder = root / record.FOLDER
     files += sorted(folder.glob("*.json")) if folder.is_dir() else []
     return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
@@ -141,7 +165,8 @@ def _parts(content: dict, alpha: float) -> dict:
         "Every table is also in `tables/` as Markdown, LaTeX (`\\usepackage{booktabs,tabularx}`; cite keys from "
         "references.bib) and CSV; "
         "every figure in `figures/` as PNG and PDF. [macros.tex](macros.tex) defines one LaTeX macro per figure a "
-        "paper may quote (each result's metric at this alpha, each reproduced mean and interval), each with a "
+        "paper may quote (each result's metric at this alpha, each reproduced mean and interval, each published "
+        "benchmark figure with its reproduced mean, interval and difference), each with a "
         "comment naming its source row: `\\input{macros}` and write `\\kdsMetricTabOneRowFour` instead of a number. "
         "This page is also [index.md](index.md) (Markdown) and [index.html](index.html) (one file, readable offline).",
     ]

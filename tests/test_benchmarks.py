@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,18 @@ def test_cli_prints_the_benchmark_table_in_every_format(capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) >= len(published)
     assert "D(α=0.25)" in rows[0]
+
+
+def test_benchmark_table_by_source(with_records, tmp_path, capsys):
+    """reported: every published row, no reproduced column; reproduced: only the rows a record measures."""
+    alone = tables.get("benchmark", data=with_records, source="reported").frame
+    assert len(alone) == len(benchmarks.load()) and "Reproduced (%)" not in alone.columns
+    measured = tables.get("benchmark", data=with_records, source="reproduced")
+    assert list(measured.frame["Row"]) == ["HVD15-01", "HVD15-02", "HVD15-03"]
+    assert measured.caption.startswith("The published results that reproduced records measure, beside them (3 ")
+    bare = shutil.copytree(with_records, tmp_path / "bare")
+    shutil.rmtree(bare / "reproduced")  # no record at all: nothing measured
+    assert main(["tables", "--table", "benchmark", "--source", "reproduced", "--data", str(bare)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("kdsurvey: error: no reproduced record measures a published setting")

@@ -23,7 +23,7 @@ import bibtexparser
 import pytest
 
 import kdsurvey
-from kdsurvey import catalogue, references, tables
+from kdsurvey import benchmarks, catalogue, references, tables
 from kdsurvey.cli import main
 from kdsurvey.outputs import MARKER
 from kdsurvey.paths import ENV_VAR
@@ -31,7 +31,7 @@ from kdsurvey.paths import ENV_VAR
 SUBCOMMANDS = ("tables", "metric", "plots", "cite", "report")
 TABLES = ("1", "2", "metric", "methods", "stability", "pareto")
 REPORT_TABLES = {"table1": "1", "table2": "2", "metric": "metric", "pareto": "pareto", "stability": "stability",
-                 "methods": "methods", "reproduced": "reproduced"}  # fmt: skip
+                 "methods": "methods", "reproduced": "reproduced", "benchmark": "benchmark"}  # fmt: skip
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 FIGURES = ("tradeoff", "alpha_sensitivity")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -387,6 +387,7 @@ def _expected_cite_keys(table: str) -> set[str]:
         keys |= set(methods["reference"])
     if table == "all":
         keys |= set(frame["reference"]) - {""}
+        keys |= set(benchmarks.load()["reference"])  # the report's benchmark table cites them
     return keys
 
 
@@ -511,7 +512,9 @@ def test_report_index_links_every_file_and_hashes_the_inputs(built_report, packa
     for name in REPORT_FILES - {"index.md", MARKER}:
         assert f"({name})" in index, name
     records = [p.relative_to(packaged_data).as_posix() for p in (packaged_data / "reproduced").glob("*.json")]
-    for rel in ("survey/table1.csv", "survey/table2.csv", "methods.csv", "references.bib", *records):
+    inputs = ("survey/table1.csv", "survey/table2.csv", "methods.csv", "references.bib", "benchmarks/results.csv",
+              "benchmarks/architectures.csv")  # fmt: skip
+    for rel in (*inputs, *records):
         digest = hashlib.sha256((packaged_data / rel).read_bytes()).hexdigest()
         assert f"| `{rel}` | `{digest}` |" in index
 

@@ -64,6 +64,7 @@ def written(report_dir) -> dict[str, str]:
     for name in ("metric", "pareto", "stability"):
         for source in ("reported", "reproduced"):
             found[f"tables-{name}-{source}"] = tables.get(name, source=source).to_latex()
+    found["tables-benchmark-reported"] = tables.get("benchmark", source="reported").to_latex()  # column width
     distinct = {}
     for name, text in found.items():
         if text not in distinct.values():

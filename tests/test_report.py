@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from kdsurvey import analysis, catalogue, plots
+from kdsurvey import analysis, benchmarks, catalogue, plots, record, report
 from kdsurvey.cli import main
 from kdsurvey.paths import ENV_VAR
 
@@ -134,8 +135,9 @@ def test_survey_only_report_gives_notebook_two_figures(reports):
 
 def test_reproduced_only_report_leaves_the_survey_tables_out(reports):
     folder = reports["reproduced"]
+    measured = (benchmarks.compare(benchmarks.load(), record.load())["seeds"] > 0).any()
     assert sorted(p.stem for p in (folder / "tables").glob("*.csv")) == [
-        "methods", "metric", "pareto", "reproduced", "stability"]  # fmt: skip
+        *(["benchmark"] if measured else []), "methods", "metric", "pareto", "reproduced", "stability"]  # fmt: skip
     metric = read_csv(folder / "tables" / "metric.csv")
     assert metric and all(r["Source"] == "reproduced" for r in metric)
 
@@ -157,3 +159,34 @@ def test_plots_source_draws_the_rows_chosen(tmp_path, monkeypatch):
     assert (tmp_path / "figs" / "tradeoff.png").read_bytes() == expected[0].read_bytes()  # same rows, same bytes
     assert main(["plots", "--out", str(tmp_path / "all")]) == 0
     assert (tmp_path / "all" / "tradeoff.png").read_bytes() != expected[0].read_bytes()
+
+
+def test_benchmark_table_shows_published_rows_by_source(reports):
+    """All: every published row with the reproduced columns; reported: the same rows without them."""
+    published = benchmarks.load()
+    full = read_csv(reports["all"] / "tables" / "benchmark.csv")
+    alone = read_csv(reports["reported"] / "tables" / "benchmark.csv")
+    assert [r["Row"] for r in alone] == list(published["row_id"])
+    assert {r["Row"] for r in full} == set(published["row_id"])
+    assert "Reproduced (%)" in full[0] and "Reproduced (%)" not in alone[0] and "In CI" not in alone[0]
+    index = (reports["reported"] / "index.md").read_text(encoding="utf-8")
+    assert "## Published results alone, without the reproduced columns" in index
+    assert f"({len(published)} published results)" in index
+    assert "## Published results beside reproduced ones" in (reports["all"] / "index.md").read_text(encoding="utf-8")
+
+
+def test_reproduced_only_report_shows_the_published_rows_its_records_measure(data_copy):
+    """A record of Hinton 2015's MNIST pair: its three published rows, and no other, in a reproduced report."""
+    folder = data_copy / record.FOLDER
+    rec = json.loads((folder / "hinton_kd--fashion-mnist-subset--cnn_large--cnn_small.json").read_text("utf-8"))
+    rec |= {"run_id": "hinton_kd--mnist--mlp_1200_1200--mlp_800_800", "dataset": "mnist", "config_hash": "mnist",
+            "teacher": {"arch": "mlp_1200_1200", "parameters": 2_395_210},
+            "student": {"arch": "mlp_800_800", "parameters": 1_276_810}}  # fmt: skip
+    (folder / "mnist.json").write_text(json.dumps(rec), encoding="utf-8")
+    out = report.write(data_copy.parent / "report", data=data_copy, source="reproduced")
+    rows = read_csv(out / "tables" / "benchmark.csv")
+    assert [r["Row"] for r in rows] == ["HVD15-01", "HVD15-02", "HVD15-03"]
+    assert all(r["Seeds"] == str(len(rec["seeds"])) for r in rows)
+    index = (out / "index.md").read_text(encoding="utf-8")
+    assert "## The published results that reproduced records measure, beside them" in index
+    assert "(3 published results, 3 measured by reproduced records)" in index
