@@ -312,8 +312,12 @@ def _sweep(args) -> str:
     speed = _speed(args.speed)
     sweeprun.check_workers(args.jobs, args.threads, args.executor)
     if args.dry_run:
-        plan = sweeprun.planned(spec, speed, args.device, args.executor)
-        return sweep.listing(plan, Store(args.out), records)
+        phases = [p for p in (spec.tuning_stages(), spec) if p is not None]
+        text = "".join(sweep.listing(sweeprun.planned(p, speed, args.device, args.executor), Store(args.out), records)
+                       for p in phases)  # fmt: skip
+        if len(phases) == 2:
+            text += "then each tuned method runs with the options its candidates chose (listed above with its defaults)\n"
+        return text
     slurm = {"partition": args.slurm_partition, "time_min": args.slurm_time, "cpus": args.slurm_cpus,
              "gpus": args.slurm_gpus, "mem_gb": args.slurm_mem,
              "options": _key_values(args.slurm_option, "--slurm-option")}  # fmt: skip

@@ -48,13 +48,14 @@ def run_id(method: str, dataset: str, teacher: str, student: str) -> str:
 def assemble(
     *, method: dict, dataset: str, teacher: dict, student: dict, seeds: list[int], accuracy: dict[str, list[float]],
     recipe: dict, teacher_recipe: dict, options: dict, config: dict, config_hash: str, stages: dict,
-    stage_wall_time_s: float, wall_time_s: float, environment: dict,
+    stage_wall_time_s: float, wall_time_s: float, environment: dict, tuning: dict | None = None,
 ) -> dict:  # fmt: skip
     """A validated record from plain values.
 
     `method` holds name, title, knowledge, strategy and reference; `teacher`/`student` hold arch and
     parameters; `environment` holds device, device_name, torch, python, git_commit and whatever else says
-    where the numbers came from (threads, CPU, library versions).
+    where the numbers came from (threads, CPU, library versions). `tuning` says how the options were chosen
+    on a validation split (the grid, each candidate's validation accuracy, the choice), when they were.
     """
     rec = {
         "format": FORMAT,
@@ -73,6 +74,7 @@ def assemble(
         "recipe": recipe,
         "teacher_recipe": teacher_recipe,
         "options": options,
+        "tuning": tuning,
         "config": config,
         "config_hash": config_hash,
         "stages": stages,
@@ -110,6 +112,8 @@ def _check_values(rec: dict) -> list[str]:
     for key in _TEXT:
         if not rec[key].strip() or _CONTROL.search(rec[key]):
             problems.append(f"field '{key}' must be non-empty text without control characters, got {rec[key]!r}")
+    if rec.get("tuning") is not None and not isinstance(rec["tuning"], dict):
+        problems.append(f"field 'tuning' must be a mapping or null, got {type(rec['tuning']).__name__}")
     if rec["epochs"] < 1:
         problems.append(f"epochs must be a positive integer, got {rec['epochs']}")
     if not _finite(rec["wall_time_s"]) or rec["wall_time_s"] < 0:

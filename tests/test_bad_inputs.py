@@ -87,6 +87,9 @@ FLAG_CASES = {
     "fake size text": ["reproduce", "hinton_kd", "--dataset", "fake:size=abc"],
     "fake unknown option": ["reproduce", "hinton_kd", "--dataset", "fake:colour=1"],
     "fake option without =": ["reproduce", "hinton_kd", "--dataset", "fake:train"],
+    "validation 0": ["reproduce", "hinton_kd", "--dataset", "fashion-mnist-subset:validation=0"],
+    "validation text": ["reproduce", "hinton_kd", "--dataset", "fashion-mnist-subset:validation=half"],
+    "validation twice": ["reproduce", "hinton_kd", "--dataset", "fake:validation=5,validation=6"],
     "subset takes no options": ["reproduce", "hinton_kd", "--dataset", "fashion-mnist-subset:train=5"],
     "mnist missing": ["reproduce", "hinton_kd", "--dataset", "mnist", "--data-dir", "{tmp}/no-such-folder"],
     "cifar100 missing": ["reproduce", "hinton_kd", "--dataset", "cifar100", "--data-dir", "{tmp}/no-such-folder"],
@@ -184,6 +187,9 @@ SWEEP_CASES = {
     "recipe bad": {"recipe": {"epochs": -1}},
     "dataset unknown": {"dataset": "imagenet"},
     "no experiments": "EMPTY",
+    "tuning scalar": {"tuning": 5},
+    "tuning unknown method": {"tuning": {"validation": 8, "seeds": [0], "grids": {"pkt": {"pkt_weight": [1]}}}},
+    "tuning bad value": {"tuning": {"validation": 8, "seeds": [0], "grids": {"hinton_kd": {"temperature": [0]}}}},
 }
 SWEEP_FLAG_CASES = {
     "jobs 0": ["--jobs", "0"],

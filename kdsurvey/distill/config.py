@@ -16,7 +16,7 @@ from kdsurvey.distill.experiment import DEFAULT_RECIPE, Experiment
 from kdsurvey.distill.recipe import Recipe
 from kdsurvey.errors import DataNotFoundError, KdSurveyError, UsageError
 
-EXPERIMENT_KEYS = {f.name for f in fields(Experiment)} | {"epochs"}
+EXPERIMENT_KEYS = ({f.name for f in fields(Experiment)} | {"epochs"}) - {"tuning"}  # tuning: set by a sweep
 _RECIPE_FLOATS = {"lr", "momentum", "weight_decay", "gamma"}
 _MOVED = {"assistant": "takd", "extra_teachers": "multi_teacher"}  # once experiment keys, now method options
 

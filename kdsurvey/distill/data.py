@@ -175,8 +175,17 @@ def names() -> list[str]:
     return DATASETS.names()
 
 
+VALIDATION = "validation"  # an option of every data set: images held out of the training split
+_HOLDOUT_SEED = 20260  # fixed: the same images are held out in every run
+
+
 def parse(name: str) -> tuple[str, dict[str, str]]:
-    """("fake", {"classes": "100"}) from "fake:classes=100"; the name must be registered."""
+    """("fake", {"classes": "100"}) from "fake:classes=100"; the name must be registered.
+
+    Every data set takes `validation=N`: N training images, drawn once with a fixed seed, become the
+    evaluation split and the rest the training split, so settings can be chosen without the test set.
+    Only `fake` takes other options.
+    """
     if not isinstance(name, str):
         raise UsageError(f"a data set is named by text, got {name!r}")
     base, _, spec = name.partition(":")
@@ -186,30 +195,60 @@ def parse(name: str) -> tuple[str, dict[str, str]]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise UsageError(f"data set option {item!r} is not KEY=VALUE (in {name})")
+        if key.strip() in options:
+            raise UsageError(f"data set option {key.strip()} is given twice (in {name})")
         options[key.strip()] = value.strip()
-    if options and base != "fake":
-        raise UsageError(f"data set {base!r} takes no options (got {', '.join(options)})")
+    others = sorted(set(options) - {VALIDATION})
+    if others and base != "fake":
+        raise UsageError(f"data set {base!r} takes only the option {VALIDATION}=N (got {', '.join(others)})")
     return base, options
 
 
 def check(name: str) -> None:
     """Validate a data set name and its options without loading anything (for experiments)."""
     base, options = parse(name)
+    _validation(options)
     if base == "fake":
-        _fake_options(options)
+        _fake_options({k: v for k, v in options.items() if k != VALIDATION})
+
+
+def _validation(options: dict[str, Any]) -> int:
+    value = options.get(VALIDATION, 0)
+    try:
+        count = int(value) if not isinstance(value, bool) else -1
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or (VALIDATION in options and count == 0):
+        raise UsageError(f"data set option {VALIDATION} must be a positive number of images, got {value!r}")
+    return count
 
 
 def load(name: str, *, data_dir: str | Path | None = None, download: bool = False, **options: Any) -> Splits:
-    """Both splits of a data set, in memory. Only `fake` takes options (also as "fake:classes=100,size=28").
+    """Both splits of a data set, in memory. Only `fake` takes options (also as "fake:classes=100,size=28");
+    every set takes `validation=N` (see `parse`).
 
     data_dir is the torchvision root of a downloadable set; it defaults to $KDSURVEY_DATASETS, else
     ~/.cache/kdsurvey/datasets (where download=True puts it). The embedded subset ignores both.
     """
     name, parsed = parse(name)
     options = {**parsed, **options}
+    held_out = _validation(options)
+    options.pop(VALIDATION, None)
     if options and name != "fake":
         raise UsageError(f"data set {name!r} takes no options (got {', '.join(options)})")
-    return DATASETS.get(name)(Path(data_dir).expanduser() if data_dir is not None else None, download, options)
+    splits = DATASETS.get(name)(Path(data_dir).expanduser() if data_dir is not None else None, download, options)
+    return hold_out(splits, held_out) if held_out else splits
+
+
+def hold_out(splits: Splits, count: int) -> Splits:
+    """`count` training images (a fixed random draw) as the evaluation split, the others for training."""
+    n = len(splits.train)
+    if count >= n:
+        raise UsageError(f"{VALIDATION}={count} leaves no training image ({n} in the training split)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(_HOLDOUT_SEED))
+    keep, held = order[: n - count].sort().values, order[n - count :].sort().values
+    pick = lambda idx: ImageSet(splits.train.images[idx], splits.train.labels[idx])  # noqa: E731
+    return Splits(pick(keep), pick(held), splits.info)
 
 
 @DATASETS.register("fashion-mnist-subset")

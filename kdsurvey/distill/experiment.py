@@ -111,6 +111,7 @@ class Experiment:
     teacher_seed: int | None = None  # one teacher for every seed (RepDistiller's practice) instead of one per seed
     options: dict[str, Any] = field(default_factory=dict)  # the method's options, completed with its defaults
     data_seed: int | None = None  # one data stream for every seed (seeds vary the initialisation only)
+    tuning: dict | None = None  # how `options` were chosen on a validation split (kdsurvey.distill.tuning)
 
     def __post_init__(self):
         method = methodreg.get(_check_name(self.method, "method"))  # unknown -> UnknownNameError with did-you-mean
@@ -136,6 +137,8 @@ class Experiment:
             if not isinstance(value, Recipe) and not (value is None and name == "teacher_recipe"):
                 raise UsageError(f"{name} must be a Recipe, got {value!r}")
         object.__setattr__(self, "options", method.resolve_options(self.options))
+        if self.tuning is not None and not isinstance(self.tuning, dict):
+            raise UsageError(f"tuning must be a mapping (how the options were chosen), got {self.tuning!r}")
         for role in self._roles():
             self.stage(role, seeds[0])  # every teacher's architecture known before anything trains
 
@@ -155,6 +158,7 @@ class Experiment:
             "teacher_seed": self.teacher_seed,
             "options": self.options,
             "data_seed": self.data_seed,
+            "tuning": self.tuning,
         }
 
     @property

@@ -191,4 +191,5 @@ def assemble(experiment: Experiment, per_seed: list[dict], device: torch.device,
         stage_wall_time_s=sum(r["wall_time_s"] for results in per_seed for r in results.values()),
         wall_time_s=wall_time_s,
         environment=environment.describe(device),
+        tuning=experiment.tuning,
     )  # fmt: skip

@@ -8,7 +8,8 @@ A sweep file names experiments in two ways, which may be combined:
     seeds: [0, 1, 2]                 # ...and any other experiment field: dataset, recipe, options, ...
 
 The grid is methods x pairs; every other key is shared by the grid's experiments (per-method options
-go on top of the shared `options`). Included configs are taken as written, so shared keys without
+go on top of the shared `options`). A `tuning` section chooses options on a validation split first
+(see `kdsurvey.distill.tuning`). Included configs are taken as written, so shared keys without
 `methods` are an error rather than silently ignored. Globs are relative to the sweep file.
 
 The plan lists every stage once (the Store keys stages by what determines them, so a teacher or
@@ -21,16 +22,18 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kdsurvey.distill import config
 from kdsurvey.distill.experiment import Experiment, Stage
 from kdsurvey.distill.store import Store
+from kdsurvey.distill.tuning import Tuning, candidates
+from kdsurvey.distill.tuning import from_values as tuning_from_values
 from kdsurvey.errors import DataNotFoundError, UsageError
 from kdsurvey.record import run_id
 
-GRID_KEYS = {"include", "methods", "pairs"}
+GRID_KEYS = {"include", "methods", "pairs", "tuning"}
 SHARED_KEYS = config.EXPERIMENT_KEYS - {"method", "teacher", "student"}
 PAIR_KEYS = {"teacher", "student"}
 
@@ -41,10 +44,14 @@ class Sweep:
 
     experiments: tuple[Experiment, ...]
     source: str = "sweep"
+    tuning: Tuning | None = None  # settings chosen on a validation split first (kdsurvey.distill.tuning)
+    records: bool = True  # False: stages only (tuning candidates share record names and write none)
 
     def __post_init__(self):
         if not self.experiments:
             raise UsageError(f"{self.source}: the sweep holds no experiment")
+        if not self.records:
+            return
         seen: dict[str, int] = {}
         for i, e in enumerate(self.experiments):
             name = record_name(e)
@@ -60,7 +67,18 @@ class Sweep:
         missing = sorted(methods - {e.method for e in self.experiments})
         if missing:
             raise UsageError(f"{self.source}: no experiment for method(s) {', '.join(missing)}")
-        return Sweep(tuple(e for e in self.experiments if e.method in methods), self.source)
+        tuning = self.tuning
+        if tuning is not None:
+            grids = {m: g for m, g in tuning.grids.items() if m in methods}
+            tuning = replace(tuning, grids=grids) if grids else None
+        return Sweep(tuple(e for e in self.experiments if e.method in methods), self.source, tuning, self.records)
+
+    def tuning_stages(self) -> Sweep | None:
+        """The candidates of every tuned experiment as one stage-only sweep (None without tuning)."""
+        if self.tuning is None:
+            return None
+        found = [c for e in self.experiments for c in candidates(e, self.tuning)]
+        return Sweep(tuple(found), f"{self.source} (tuning)", records=False) if found else None
 
 
 def record_name(experiment: Experiment) -> str:
@@ -91,7 +109,10 @@ def from_values(values: dict, base: str | Path, source: str = "sweep") -> Sweep:
     found = [_from_file(path) for path in _included(values.get("include"), base, source)]
     if "methods" in values:
         found += _grid(values["methods"], values.get("pairs"), shared, source)
-    return Sweep(tuple(found), source)
+    tuning = None
+    if "tuning" in values:
+        tuning = tuning_from_values(values["tuning"], {e.method for e in found}, source)
+    return Sweep(tuple(found), source, tuning)
 
 
 def _included(patterns, base: Path, source: str) -> list[Path]:
@@ -201,7 +222,8 @@ def plan(sweep: Sweep, stamp: Callable[[Stage], Stage] | None = None) -> Plan:
                 for stage in _with_dependencies(top):
                     stages.setdefault(stage.label, stage)
                     users.setdefault(stage.label, set()).add(i)
-        records.append(Task(record_name(experiment), tuple(dict.fromkeys(needs)), experiment=experiment))
+        if sweep.records:
+            records.append(Task(record_name(experiment), tuple(dict.fromkeys(needs)), experiment=experiment))
     order = {label: i for i, label in enumerate(stages)}  # first seen: a stage's teachers before it
     tasks = [Task(label, tuple(t.label for t in s.teachers), stage=s, used_by=len(users[label]))
              for label, s in stages.items()]  # fmt: skip
@@ -236,12 +258,14 @@ def listing(p: Plan, store: Store, records: Path, recipes: bool = False) -> str:
     experiment's recipe, teacher recipe and method options too."""
     states = [status(t, store) for t in p.stages]
     counts = {s: states.count(s) for s in ("done", "resume", "train")}
-    lines = [f"{p.sweep.source}: {len(p.records)} experiment(s), {len(p.stages)} stage(s) under {store.root} "
+    what = f"{len(p.records)} experiment(s)" if p.sweep.records else f"{len(p.sweep.experiments)} candidate(s)"
+    lines = [f"{p.sweep.source}: {what}, {len(p.stages)} stage(s) under {store.root} "
              f"({counts['done']} done, {counts['resume']} to resume, {counts['train']} to train)",
              "stages (dependencies first, the most shared first):"]  # fmt: skip
     for task, state in zip(p.stages, states):
         lines.append(f"  {state:7s} {task.name}  (used by {task.used_by} experiment{'s' * (task.used_by > 1)})")
-    lines.append(f"records (written once their stages are stored) to {records}:")
+    if p.sweep.records:
+        lines.append(f"records (written once their stages are stored) to {records}:")
     lines += [f"  write   {t.name}.json  ({len(t.experiment.seeds)} seed(s))" for t in p.records]
     if recipes:
         for t in p.records:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from kdsurvey import record
-from kdsurvey.distill import executors, sweep
+from kdsurvey.distill import executors, sweep, tuning
 from kdsurvey.distill.engine import resolve_device
 from kdsurvey.distill.experiment import stamp
 from kdsurvey.distill.speed import Speed
@@ -39,6 +39,12 @@ class Summary:
     ran: dict[str, str] = field(default_factory=dict)  # stage label -> trained / resumed at epoch k
     records: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+
+    def after(self, earlier: Summary) -> Summary:
+        """This summary with an earlier phase's stages and time added (tuning, then the final runs)."""
+        return Summary(
+            earlier.stored + self.stored, earlier.ran | self.ran, self.records, earlier.seconds + self.seconds
+        )
 
     def text(self) -> str:
         resumed = sum(detail.startswith("resumed") for detail in self.ran.values())
@@ -149,25 +155,61 @@ def run(
     check_workers(jobs, threads, executor)
     writable_folder(out, "stage store")
     writable_folder(records, "records folder")
-    for experiment in spec.experiments:
-        record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
-    plan = planned(spec, speed, device, executor)
+    key = stamper(speed, device, executor)
     store = Store(out)
-    for task in plan.stages:
-        store.verify(task.stage, retrain)
-    work_on = make_executor(executor, out, records, jobs=jobs, threads=threads, device=device,
-                            data_dir=data_dir, slurm=slurm, speed=speed, retrain=retrain)  # fmt: skip
-    return execute(plan, work_on, store, log=log)
+    phases = [s for s in (spec.tuning_stages(), spec) if s is not None]
+    for phase in phases:
+        for task in sweep.plan(phase, key).stages:
+            store.verify(task.stage, retrain)
+    if spec.tuning is None:  # tuned experiments' records get new configurations: checked once they are chosen
+        for experiment in spec.experiments:
+            record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
+
+    def executor_now():
+        return make_executor(executor, out, records, jobs=jobs, threads=threads, device=device, data_dir=data_dir,
+                             slurm=slurm, speed=speed, retrain=retrain)  # fmt: skip
+
+    summary = Summary()
+    if spec.tuning is not None and len(phases) == 2:
+        summary = execute(sweep.plan(phases[0], key), executor_now(), store, log=log)
+        spec = chosen(spec, store, key)
+        for experiment in spec.experiments:
+            record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
+    final = execute(sweep.plan(spec, key), executor_now(), store, log=log)
+    return final.after(summary)
 
 
-def planned(spec: sweep.Sweep, speed: Speed, device: str, executor: str = "local") -> sweep.Plan:
-    """The plan with every stage keyed as the workers will store it (speed switches that change numbers)."""
+def stamper(speed: Speed, device: str, executor: str = "local"):
+    """The function that keys a stage as the workers will store it (speed switches that change numbers)."""
     if not speed.numerics(torch.device("cpu")) and not speed.numerics(torch.device("cuda")):
-        return sweep.plan(spec)  # default switches: keys as without them, on any device
+        return lambda stage: stage  # default switches: keys as without them, on any device
     if device == "auto" and executor == "slurm":
         raise UsageError("with --speed switches and --executor slurm, name the jobs' device: --device cpu or cuda")
     on = torch.device("cuda") if executor == "slurm" and device.startswith("cuda") else resolve_device(device)
-    return sweep.plan(spec, lambda stage: stamp(stage, speed, on))
+    return lambda stage: stamp(stage, speed, on)
+
+
+def planned(spec: sweep.Sweep, speed: Speed, device: str, executor: str = "local") -> sweep.Plan:
+    """The plan with every stage keyed as the workers will store it."""
+    return sweep.plan(spec, stamper(speed, device, executor))
+
+
+def chosen(spec: sweep.Sweep, store: Store, key) -> sweep.Sweep:
+    """The sweep with each tuned experiment's options chosen from its candidates' stored validation results."""
+    final = []
+    for experiment in spec.experiments:
+        found = tuning.candidates(experiment, spec.tuning) if spec.tuning else []
+        if not found:
+            final.append(experiment)
+            continue
+        accuracies = []
+        for candidate in found:
+            results = [store.read(key(candidate.student_stage(seed))) for seed in candidate.seeds]
+            if any(r is None for r in results):
+                raise SweepFailed(f"{spec.source}: a tuning stage of {experiment.method} is missing; rerun the sweep")
+            accuracies.append([r[1]["accuracy"]["student"] for r in results])
+        final.append(tuning.choose(experiment, spec.tuning, accuracies))
+    return sweep.Sweep(tuple(final), spec.source)
 
 
 def make_executor(kind: str, out: Path, records: Path, *, jobs=1, threads=None, device="auto", data_dir=None,

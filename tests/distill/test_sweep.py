@@ -363,3 +363,59 @@ def test_stopping_a_sweep_leaves_no_worker_alive(tmp_path, how):
         for pid in _descendants(proc.pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+TUNED = GRID | {"methods": ["hinton_kd", "dml"],
+                "tuning": {"validation": 32, "seeds": [0], "grids": {"hinton_kd": {"temperature": [2, 4]}}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "tuning, message",
+    [
+        (5, "tuning must be a mapping"),
+        ({"validation": 32, "seeds": [0]}, "takes exactly"),
+        ({"validation": 0, "seeds": [0], "grids": {"dml": {"temperature": [2]}}}, "validation must be a positive"),
+        ({"validation": 32, "seeds": [], "grids": {"dml": {"temperature": [2]}}}, "seeds must be a non-empty"),
+        ({"validation": 32, "seeds": [0], "grids": {"pkt": {"pkt_weight": [1]}}}, "which the sweep does not run"),
+        ({"validation": 32, "seeds": [0], "grids": {"dml": {"temperature": 2}}}, "must list the values"),
+        ({"validation": 32, "seeds": [0], "grids": {"dml": {"temprature": [2]}}}, "has no option temprature"),
+        ({"validation": 32, "seeds": [0], "grids": {"dml": {"temperature": [-1]}}}, "option temperature must be"),
+    ],
+)
+def test_bad_tuning_sections_are_clear_errors(tmp_path, tuning, message):
+    with pytest.raises(UsageError, match=message):
+        sweep.load(write_sweep(tmp_path, {**TUNED, "tuning": tuning}))
+
+
+def test_the_best_validation_candidate_is_chosen_and_recorded():
+    from kdsurvey.distill import tuning
+
+    spec = sweep.from_values(TUNED | {"tuning": TUNED["tuning"] | {"grids": {"hinton_kd": {
+        "temperature": [2, 4], "kd_weight": [0.5, 0.9]}}}}, ".")  # fmt: skip
+    hinton = spec.experiments[0]
+    found = tuning.candidates(hinton, spec.tuning)
+    assert [c.options["temperature"] for c in found] == [2.0, 2.0, 4.0, 4.0]
+    assert {c.dataset for c in found} == {FAKE + ",validation=32"} and {c.seeds for c in found} == {(0,)}
+    final = tuning.choose(hinton, spec.tuning, [[50.0], [60.0], [60.0], [40.0]])  # a tie goes to the first
+    assert (final.options["temperature"], final.options["kd_weight"], final.dataset) == (2.0, 0.9, FAKE)
+    assert final.tuning["chosen"] == {"temperature": 2, "kd_weight": 0.9} and len(final.tuning["candidates"]) == 4
+    assert final.config_hash != hinton.config_hash and final.student_stage(0) != hinton.student_stage(0)
+
+
+def test_a_tuned_sweep_trains_candidates_on_the_validation_split_then_the_choice(tmp_path, capsys):
+    path = write_sweep(tmp_path, TUNED)
+    rc = cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run"])
+    listing = capsys.readouterr().out
+    assert rc == 0 and "(tuning): 2 candidate(s), 4 stage(s)" in listing and "chose" in listing
+    rc = cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    hinton = json.loads(next((tmp_path / "out").glob("hinton_kd--*.json")).read_text())
+    dml = json.loads(next((tmp_path / "out").glob("dml--*.json")).read_text())
+    assert dml["tuning"] is None and hinton["dataset"] == FAKE  # the final run is on the real split
+    chosen = hinton["tuning"]["chosen"]["temperature"]
+    best = max(hinton["tuning"]["candidates"], key=lambda c: c["mean"])
+    assert hinton["options"]["temperature"] == chosen == best["options"]["temperature"]
+    assert len(list((tmp_path / "out" / "stages").glob("*validation=32*.json"))) == 0  # stage labels hold no dataset
+    stored = [json.loads(p.read_text())["stage"]["dataset"] for p in (tmp_path / "out" / "stages").glob("*.json")]
+    assert stored.count(FAKE + ",validation=32") == 4  # teacher, baseline, two candidates on the validation split
