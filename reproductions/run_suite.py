@@ -1,6 +1,6 @@
 """Regenerate data/reproduced/: run the default suite (suite.yaml, a grid of 13 methods) and write its records.
 
-    python reproductions/run_suite.py                 # every method, CPU or GPU (auto), 2 jobs
+    python reproductions/run_suite.py                 # every method (tuning, then 5 seeds), CPU or GPU (auto), 2 jobs
     python reproductions/run_suite.py --only hinton_kd,dml --records /tmp/records
 
 A thin wrapper over `kdsurvey sweep` (kdsurvey.distill.sweeprun) with the suite's defaults. Stages
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     try:
         spec = sweep.load(args.suite).only(set(args.only.split(",")) if args.only else None)
-        summary = sweeprun.run(spec, args.out, args.records, jobs=args.jobs, device=args.device,
+        summary = sweeprun.run(spec, args.out, args.records, jobs=args.jobs, device=args.device, replace=True,
                                log=lambda line: print(line, flush=True))  # fmt: skip
     except KdSurveyError as exc:
         sys.exit(f"run_suite: {exc}")

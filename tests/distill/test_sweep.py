@@ -88,10 +88,11 @@ def test_the_default_suite_is_one_grid_of_thirteen_methods():
     spec = sweep.load(REPO / "reproductions" / "suite.yaml")
     assert len(spec.experiments) == 13 and len({e.method for e in spec.experiments}) == 13
     assert {(e.teacher, e.student, e.dataset, e.seeds) for e in spec.experiments} == {
-        ("cnn_large", "cnn_small", "fashion-mnist-subset", (0, 1, 2))
+        ("cnn_large", "cnn_small", "fashion-mnist-subset", (0, 1, 2, 3, 4))
     }
     options = {e.method: e.options for e in spec.experiments}
     assert options["takd"]["assistant"] == "cnn_medium" and options["multi_teacher"]["extra_teachers"] == ["cnn_medium"]
+    assert set(spec.tuning.grids) == set(options) and spec.tuning.validation == 2000  # every method tuned
 
 
 def test_plan_trains_each_stage_once_shared_first(tmp_path):
