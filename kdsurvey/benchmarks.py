@@ -275,7 +275,8 @@ def compare(published: pd.DataFrame, records: list[dict], alpha: float = 0.5, le
     row, the method too; teacher and baseline rows take the record's teacher and baseline accuracies.
     Records that hold the same per-seed values (one teacher shared by several techniques) are one
     measurement, listed with all their run ids. `difference` = reproduced mean - published, in points;
-    `inside` says whether the published value lies in the reproduced `level` interval (None with one seed).
+    `inside` says whether the published value lies in the reproduced `level` interval (None with one seed,
+    and None when every seed holds the same value, as a teacher that taught every seed does: no interval).
     """
     d = published_metric(published, alpha)
     lines = []
@@ -305,8 +306,9 @@ def _measurements(row, records: list[dict]) -> list[tuple[list[float], list[str]
 
 def _reproduced(values: list[float], runs: list[str], published_pct: float, level: float) -> dict:
     s = stats.summarize(values, level)
-    inside = None if math.isnan(s.low) else bool(s.low <= published_pct <= s.high)
+    low, high = (math.nan, math.nan) if len(set(values)) == 1 else (s.low, s.high)  # one network: no interval
+    inside = None if math.isnan(low) else bool(low <= published_pct <= high)
     return {
-        "runs": ", ".join(runs), "seeds": s.n, "reproduced_mean": s.mean, "reproduced_low": s.low,
-        "reproduced_high": s.high, "difference": s.mean - published_pct, "inside": inside,
+        "runs": ", ".join(runs), "seeds": s.n, "reproduced_mean": s.mean, "reproduced_low": low,
+        "reproduced_high": high, "difference": s.mean - published_pct, "inside": inside,
     }  # fmt: skip

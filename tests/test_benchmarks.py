@@ -327,6 +327,20 @@ def test_a_single_seed_has_no_interval(data_copy):
     assert line["difference"] == pytest.approx(99.2 - 99.26)
 
 
+def test_one_teacher_for_every_seed_has_no_interval(data_copy):
+    """A teacher trained once that taught every seed holds one value three times: no zero-width interval."""
+    from kdsurvey import record
+
+    rec = _record("hinton_kd", [99.1] * 3, [98.5, 98.6, 98.7], [99.0, 99.1, 99.2])
+    (data_copy / "reproduced" / "shared-teacher.json").write_text(json.dumps(rec), encoding="utf-8")
+    rows = benchmarks.compare(benchmarks.load(data_copy), record.load(data_copy)).set_index("row_id")
+    teacher = rows.loc["HVD15-01"]
+    assert teacher["seeds"] == 3 and teacher["reproduced_mean"] == pytest.approx(99.1)
+    assert math.isnan(teacher["reproduced_low"]) and math.isnan(teacher["reproduced_high"])
+    assert teacher["inside"] is None and teacher["difference"] == pytest.approx(99.1 - 99.33)
+    assert rows.loc["HVD15-03", "inside"] is not None  # the students' seeds differ: an interval
+
+
 def test_benchmark_table_prints_published_beside_reproduced(with_records):
     table = tables.get("benchmark", data=with_records)
     markdown = table.render("markdown")
