@@ -20,7 +20,7 @@ from kdsurvey.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks"
-NAMES = ["01_survey_tables.ipynb", "02_distillation_metric.ipynb", "03_reproductions.ipynb"]
+NAMES = ["01_survey_tables.ipynb", "02_distillation_metric.ipynb", "03_reproductions.ipynb", "04_benchmarks.ipynb"]
 
 
 def test_ci_runs_the_notebooks_in_strict_mode():
