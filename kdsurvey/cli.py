@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     for command in ("tables", "metric", "plots", "cite", "report"):  # `--data DIR` after the command too
         sub.choices[command].add_argument("--data", metavar="DIR", type=Path, default=argparse.SUPPRESS,
                                           help="a data folder laid out like the packaged one")  # fmt: skip
+    for command in ("tables", "metric", "plots", "report"):
+        sub.choices[command].add_argument("--runs", metavar="DIR", type=Path, action="append", default=[],
+                                          help="add the result records under DIR (a `reproduce --out` or `sweep "
+                                          "--records` folder, or a folder of them) to the reproduced rows; "
+                                          "repeatable")  # fmt: skip
 
     p = sub.add_parser("notebooks", help="list the notebooks, or re-execute them and store their outputs",
                        description="List notebooks/*.ipynb. With --refresh, run every notebook top to bottom in a "
@@ -316,7 +321,9 @@ def _sweep(args) -> str:
         text = "".join(sweep.listing(sweeprun.planned(p, speed, args.device, args.executor), Store(args.out), records)
                        for p in phases)  # fmt: skip
         if len(phases) == 2:
-            text += "then each tuned method runs with the options its candidates chose (listed above with its defaults)\n"
+            text += (
+                "then each tuned method runs with the options its candidates chose (listed above with its defaults)\n"
+            )
         return text
     slurm = {"partition": args.slurm_partition, "time_min": args.slurm_time, "cpus": args.slurm_cpus,
              "gpus": args.slurm_gpus, "mem_gb": args.slurm_mem,
@@ -349,7 +356,7 @@ def _run(args) -> str:
             raise KdSurveyError("--format csv prints one table; choose it with --table")
         names = ("1", "2", "metric") if args.table == "all" else (args.table,)
         rendered = (
-            tables.get(n, args.alpha, args.data, not args.no_attribution, args.source).render(args.format)
+            tables.get(n, args.alpha, args.data, not args.no_attribution, args.source, args.runs).render(args.format)
             for n in names
         )
         return "\n".join(rendered)
@@ -358,14 +365,14 @@ def _run(args) -> str:
 
         raw = (args.student_size, args.teacher_size, args.student_acc, args.teacher_acc)
         if all(v is None for v in raw):
-            return tables.get("metric", args.alpha, args.data, source=args.source).render(args.format)
+            return tables.get("metric", args.alpha, args.data, source=args.source, runs=args.runs).render(args.format)
         if any(v is None for v in raw):
             raise KdSurveyError("give all four of --student-size, --teacher-size, --student-acc, --teacher-acc")
         return f"D(alpha={args.alpha:g}) = {metric.distillation_metric(*raw, alpha=args.alpha):.6f}\n"
     if args.command == "plots":
         from kdsurvey import plots
 
-        return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data, args.source))
+        return "".join(f"{path}\n" for path in plots.write(args.out, args.alpha, args.data, args.source, args.runs))
     if args.command == "cite":
         from kdsurvey import catalogue, references
 
@@ -379,7 +386,8 @@ def _run(args) -> str:
     if args.command == "report":
         from kdsurvey import report
 
-        return f"report written to {report.write(args.out, args.alpha, args.data, args.source)}/index.md\n"
+        written = report.write(args.out, args.alpha, args.data, args.source, args.runs)
+        return f"report written to {written}/index.md\n"
     if args.command == "notebooks":
         from kdsurvey import notebooks
 

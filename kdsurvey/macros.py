@@ -87,9 +87,9 @@ def _number(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def build(alpha: float = 0.5, data: str | Path | None = None) -> str:
+def build(alpha: float = 0.5, data: str | Path | None = None, runs=()) -> str:
     """The text of macros.tex for the catalogue (and reproduced records) of `data`."""
-    frame = analysis.with_metric(catalogue.results(data), (alpha,))
+    frame = analysis.with_metric(catalogue.results(data, runs=runs), (alpha,))
     column = analysis.metric_column(alpha)
     lines = [
         "% kdsurvey macros: \\input{macros} in a paper; regenerate with `kdsurvey report` when data change.",
@@ -115,13 +115,14 @@ def build(alpha: float = 0.5, data: str | Path | None = None) -> str:
             lines.append(f"% {row['row_id']}: no metric ({where}: size or accuracy reduction not reported)")
             continue
         emit(f"Metric{row_stem(row['row_id'])}", _number(value, 4), f"{row['row_id']}: {where}")
-    records = record.load(data)
+    records = record.load(data, runs)
     if records:
         lines += ["", "% -- reproduced techniques: accuracy (%) mean and 95% interval over seeds, gain over baseline"]
     summary = reproduced.summary(records)
     ids = reproduced.rows(records)["row_id"].tolist()
     for row_id, rec, s in zip(ids, records, summary.to_dict("records")):
-        stem, where = row_stem(row_id), f"{row_id}: record {rec['run_id']} in data/reproduced"
+        folder = "data/reproduced" if rec.get(record.ORIGIN, "data") == "data" else rec[record.ORIGIN]
+        stem, where = row_stem(row_id), f"{row_id}: record {rec['run_id']} in {folder}"
         for role in ("teacher", "baseline", "student"):
             title = role.capitalize()
             emit(f"{stem}{title}Mean", _number(s[f"{role}_mean"], 2), f"{where}, {role} mean")

@@ -368,14 +368,16 @@ def all_figures(frame: pd.DataFrame | None = None, alpha: float = 0.5) -> dict[s
     return {"tradeoff": tradeoff(frame, alpha=alpha), "alpha_sensitivity": alpha_sensitivity(frame)}
 
 
-def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, source: str = "all") -> list[Path]:
+def write(
+    out: str | Path, alpha: float = 0.5, data: str | Path | None = None, source: str = "all", runs=()
+) -> list[Path]:
     """Every figure as PNG and PDF into folder `out`, replaced whole (kdsurvey.outputs).
 
     `source` keeps the reported or the reproduced rows only (default: all)."""
     from kdsurvey.outputs import check_target, staged_folder
 
     out = check_target(out)
-    figures = all_figures(catalogue.results(data, source), alpha)
+    figures = all_figures(catalogue.results(data, source, runs), alpha)
     with staged_folder(out) as folder:
         names = [p.name for name, fig in figures.items() for p in save(fig, folder / name)]
     return [out / name for name in names]

@@ -56,23 +56,25 @@ def table_title(name: str, source: str) -> str:
     }[name]
 
 
-def build(alpha: float = 0.5, data: str | Path | None = None, source: str = "all") -> dict:
+def build(alpha: float = 0.5, data: str | Path | None = None, source: str = "all", runs=()) -> dict:
     """Every table, figure and the bibliography, in memory.
 
     `source` keeps the reported or the reproduced rows only (default: all): the metric, Pareto and
     stability tables and the figures are computed on those rows, and the tables of the other kind
-    (the survey's Tables 1 and 2, or the reproduced techniques) are left out.
+    (the survey's Tables 1 and 2, or the reproduced techniques) are left out. `runs` adds the records
+    under those folders (a user's runs) to the data folder's, each labelled with its run.
     Returns {'tables': {name: Table}, 'figures': {name: Figure}, 'bibtex': str, 'macros': str, 'frame':
     the rows shown, 'source': source, 'inputs': [(data file, sha256)]}.
     """
     root = Path(data) if data is not None else data_dir()
-    frame = catalogue.results(root, source)
+    frame = catalogue.results(root, source, runs)
+    records = record.load(root, runs)
     bib = references.load_folder(root)
     makers = {
         "table1": lambda: tables.survey_table(1, frame, bib),
         "table2": lambda: tables.survey_table(2, frame, bib),
-        "reproduced": lambda: tables.reproduced_table(record.load(root), bib, alpha),
-        "benchmark": lambda: _benchmark_table(root, bib, alpha, source),
+        "reproduced": lambda: tables.reproduced_table(records, bib, alpha),
+        "benchmark": lambda: _benchmark_table(root, records, bib, alpha, source),
         "metric": lambda: tables.metric_table(frame, bib, alpha=alpha),
         "pareto": lambda: tables.pareto_table(frame, bib),
         "stability": lambda: tables.stability_table(frame),
@@ -84,17 +86,17 @@ def build(alpha: float = 0.5, data: str | Path | None = None, source: str = "all
         "tables": {name: table for name, table in built.items() if table is not None},
         "figures": plots.all_figures(frame, alpha),
         "bibtex": bib.bibtex(catalogue.table_keys("all", root)),
-        "macros": macros.build(alpha, root),
+        "macros": macros.build(alpha, root, runs),
         "frame": frame,
         "source": source,
-        "inputs": _inputs(root),
+        "inputs": _inputs(root, records),
     }
 
 
-def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, source: str = "all") -> Path:
+def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, source: str = "all", runs=()) -> Path:
     """Build the report and write it to `out` as a whole (see module docstring). Returns `out`."""
     out = check_target(out)  # refuse a bad folder before doing the work
-    content = build(alpha, data, source)
+    content = build(alpha, data, source, runs)
     with staged_folder(out) as folder:
         (folder / "tables").mkdir()
         (folder / "figures").mkdir()
@@ -112,23 +114,26 @@ def write(out: str | Path, alpha: float = 0.5, data: str | Path | None = None, s
     return out
 
 
-def _benchmark_table(root: Path, bib, alpha: float, source: str):
+def _benchmark_table(root: Path, records: list[dict], bib, alpha: float, source: str):
     """The published results beside the reproduced ones; None in a reproduced-only report where no
     record measures a published setting (its table would have no row)."""
-    published, records = benchmarks.load(root), record.load(root)
+    published = benchmarks.load(root)
     if source == "reproduced" and not (benchmarks.compare(published, records, alpha)["seeds"] > 0).any():
         return None
     return tables.benchmark_table(published, records, bib, alpha, source)
 
 
-def _inputs(root: Path) -> list[tuple[str, str]]:
-    """(relative path, sha256) of every data file the report is computed from."""
+def _inputs(root: Path, records: list[dict] = ()) -> list[tuple[str, str]]:
+    """(path, sha256) of every data file the report is computed from: relative to the data folder, or the
+    record files of a user's runs as found."""
     files = [root / "survey" / "table1.csv", root / "survey" / "table2.csv", root / "methods.csv",
              root / references.BIB_FILE]  # fmt: skip
     files += [benchmarks.folder(root) / name for name in ("results.csv", "architectures.csv")]
     folder = root / record.FOLDER
     files += sorted(folder.glob("*.json")) if folder.is_dir() else []
-    return [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+    found = [(p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+    runs = sorted({Path(r[record.ORIGIN]) / f"{r['run_id']}.json" for r in records if r[record.ORIGIN] != "data"})
+    return found + [(p.as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in runs]
 
 
 def _parts(content: dict, alpha: float) -> dict:

@@ -329,6 +329,8 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
             "Reference": reference_text(rows, bib),
         }
     )
+    if (rows["run"] != "shipped").any():  # a user's runs beside the shipped ones: say which run each row is
+        out.insert(1, "Run", rows["run"])
     return Table(
         name="reproduced",
         frame=out,
@@ -479,7 +481,7 @@ def _one_teacher(rec: dict) -> bool:
     return (rec.get("config") or {}).get("teacher_seed") is not None
 
 
-def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, source: str = "all") -> Table:
+def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, source: str = "all", runs=()) -> Table:
     """A table by name (one of TABLE_NAMES), from a data folder.
 
     `data` is a folder laid out like the packaged data (default: the packaged data);
@@ -493,10 +495,10 @@ def get(name: str, alpha: float = 0.5, data=None, attribution: bool = True, sour
     if name == "methods":
         return methods_table(catalogue.methods(data), bib)
     if name == "benchmark":
-        return benchmark_table(benchmarks.load(data), record.load(data), bib, alpha, source)
+        return benchmark_table(benchmarks.load(data), record.load(data, runs), bib, alpha, source)
     if name == "reproduced":
-        return reproduced_table(record.load(data), bib, alpha)
-    frame = catalogue.results(data, source)
+        return reproduced_table(record.load(data, runs), bib, alpha)
+    frame = catalogue.results(data, source, runs)
     if name in ("1", "2"):
         return survey_table(int(name), frame, bib, attribution=attribution)
     if name == "metric":

@@ -272,6 +272,9 @@ ANALYSIS_CASES = {
     "report out is a file": ["report", "--out", "{tmp}/a-file"],
     "plots out is a file": ["plots", "--out", "{tmp}/a-file"],
     "unknown command": ["distil"],
+    "runs folder missing": ["report", "--runs", "{tmp}/no-runs", "--out", "{tmp}/out"],
+    "runs folder without records": ["tables", "--table", "reproduced", "--runs", "{tmp}"],
+    "runs folder with a broken record": ["tables", "--runs", "{tmp}/broken-runs"],
 }
 
 
@@ -289,6 +292,8 @@ def world(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+    (tmp_path / "broken-runs").mkdir()
+    (tmp_path / "broken-runs" / "r.json").write_text('{"format": "kdsurvey-result/1"}', encoding="utf-8")
     return tmp_path
 
 

@@ -206,3 +206,22 @@ def test_a_rerun_with_other_options_needs_replace(capsys, tmp_path):
     assert json.loads(path.read_text())["options"]["temperature"] == 4.0
     assert run_cli(capsys, *argv, "--option", "temperature=2", "--replace")[0] == 0
     assert json.loads(path.read_text())["options"]["temperature"] == 2.0
+
+
+def test_a_users_run_reaches_the_report_beside_the_shipped_rows(capsys, tmp_path):
+    """`kdsurvey report --runs DIR` after a one-epoch `reproduce`: the run is a row of its own, labelled."""
+    runs = tmp_path / "runs"
+    argv = ["reproduce", "hinton_kd", "--dataset", FAKE, "--teacher", "cnn_medium", "--epochs", "1",
+            "--batch-size", "16", "--seeds", "0,1", "--device", "cpu", "--quiet", "--out", runs]  # fmt: skip
+    assert run_cli(capsys, *argv)[0] == 0
+    rc, out, err = run_cli(capsys, "report", "--runs", runs, "--out", tmp_path / "report")
+    assert (rc, err) == (0, ""), err
+    table = (tmp_path / "report" / "tables" / "reproduced.md").read_text(encoding="utf-8")
+    (rec,) = [json.loads(p.read_text()) for p in runs.glob("*.json")]
+    assert f"{runs}, config {rec['config_hash'][:8]}" in table and "shipped" in table
+    assert "R-hinton_kd-2" in table and FAKE in table  # its own row, beside the shipped Hinton KD row
+    metric = (tmp_path / "report" / "tables" / "metric.csv").read_text(encoding="utf-8")
+    assert "R-hinton_kd-2" in metric
+    assert str(runs) in (tmp_path / "report" / "macros.tex").read_text(encoding="utf-8")
+    rc, out, _ = run_cli(capsys, "tables", "--table", "reproduced", "--runs", runs, "--format", "csv")
+    assert rc == 0 and "R-hinton_kd-2" in out
