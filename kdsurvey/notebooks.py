@@ -9,6 +9,7 @@ the notebooks back only when all of them ran: a failing notebook leaves every fi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,9 @@ def _require():
     return nbclient, nbformat
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 @contextmanager
 def _quiet_env():
     """What the stored outputs must not contain: progress bars (tqdm) and colour codes."""
@@ -69,7 +73,7 @@ def execute(path: Path, timeout: int = 600):
         with _quiet_env():
             client.execute()
     except nbclient.exceptions.CellExecutionError as exc:
-        first = str(exc).strip().splitlines()
+        first = _ANSI.sub("", str(exc)).strip().splitlines()  # IPython colours its tracebacks
         raise NotebookError(f"{path.name} failed: {first[-1] if first else exc}") from exc
     except nbclient.exceptions.CellTimeoutError as exc:
         raise NotebookError(f"{path.name}: a cell ran past {timeout} s") from exc

@@ -94,6 +94,8 @@ def test_a_failing_notebook_leaves_every_file_as_it_was(tmp_path, capsys):
     assert main(["notebooks", "--refresh", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "b.ipynb failed" in err and "broken on purpose" in err
+    error = [line for line in err.splitlines() if line.startswith("kdsurvey: error:")]
+    assert len(error) == 1 and "\x1b" not in error[0], err  # one plain line, whatever colours the kernel used
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

@@ -211,6 +211,10 @@ def fit(
         history.append({"epoch": epoch + 1, "lr": recipe.lr_at(epoch)} | {k: v / seen for k, v in totals.items()})
         if checkpoint is not None and rank == 0:
             save_checkpoint(checkpoint, method, optimizer, epoch + 1, history, fingerprint)
+        if progress and rank == 0 and not _interactive():  # logs and pipes get one line an epoch instead of a bar
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "lr"))
+            print(f"epoch {epoch + 1}/{recipe.epochs}: {losses} ({time.perf_counter() - began:.1f} s)",
+                  file=sys.stderr, flush=True)  # fmt: skip
         if size > 1:
             dist.barrier()
         if on_epoch_end is not None:
@@ -258,9 +262,13 @@ def evaluate(
     return 100.0 * correct / total
 
 
+def _interactive() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
 def _bar(iterable, show: bool, description: str):
-    """tqdm on an interactive terminal only: quiet in CI, in pipes and when TQDM_DISABLE is set."""
-    if not show or not sys.stderr.isatty() or os.environ.get("CI"):
+    """tqdm on an interactive terminal only (elsewhere `fit` logs a line an epoch); off with TQDM_DISABLE."""
+    if not show or not _interactive():
         return iterable
     from tqdm import tqdm
 

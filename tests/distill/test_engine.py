@@ -111,3 +111,16 @@ def test_recipe_validation_and_schedule():
             Recipe(**bad)
     with pytest.raises(UsageError, match="unknown recipe field"):
         Recipe.from_dict({"epoch": 3})
+
+
+def test_progress_is_one_line_an_epoch_when_not_on_a_terminal(capsys, fake_splits, sample):
+    """In a log or a pipe (no terminal), `progress` prints one line per epoch with the losses, not a bar."""
+    from kdsurvey.distill import engine, methods, models
+    from kdsurvey.distill.recipe import Recipe
+
+    torch.manual_seed(0)
+    student = models.build("cnn_small", fake_splits.info.num_classes, fake_splits.info.in_channels)
+    method = methods.get("ce")(student, [])
+    engine.fit(method, fake_splits, Recipe(epochs=2, batch_size=32), seed=0, device=torch.device("cpu"), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"] and all("ce " in x for x in lines)
