@@ -74,6 +74,12 @@ class Stage:
     def label(self) -> str:
         return f"{self.arch}-{self.method}-seed{self.seed}-{self.key}"
 
+    def with_teachers(self):
+        """Every stage this one needs, teachers first (depth-first), then this one."""
+        for teacher in self.teachers:
+            yield from teacher.with_teachers()
+        yield self
+
     @property
     def option_values(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.options}

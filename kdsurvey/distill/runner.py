@@ -111,7 +111,7 @@ class Runner:
             checkpoint=self.store.checkpoint(stage), fingerprint=stage.key, progress=self.progress,
             speed=self.speed, teacher_cache=cache, data_seed=stage.data_seed,
         )  # fmt: skip
-        record = {
+        values = {
             "stage": stage.describe(),
             "key": stage.key,
             "accuracy": outcome.accuracy,
@@ -123,10 +123,10 @@ class Runner:
         }
         if world()[0] == 0:
             write_atomic(weights, lambda tmp: torch.save(student.state_dict(), tmp))
-            write_atomic(result, lambda tmp: tmp.write_text(json.dumps(record, indent=1), encoding="utf-8"))
+            write_atomic(result, lambda tmp: tmp.write_text(json.dumps(values, indent=1), encoding="utf-8"))
             self.store.checkpoint(stage).unlink(missing_ok=True)
         student.eval()
-        return student, record
+        return student, values
 
     def verify(self, experiment: Experiment) -> None:
         """Every stored file the experiment would read is usable (or, with `retrain`, deleted)."""
@@ -134,18 +134,12 @@ class Runner:
             return
         for seed in experiment.seeds:
             for top in experiment.stages(seed).values():
-                for stage in _with_teachers(self.stamp(top)):
+                for stage in self.stamp(top).with_teachers():
                     self.store.verify(stage, self.retrain)
 
     def _say(self, line: str) -> None:
         if self.log is not None and world()[0] == 0:
             self.log(line)
-
-
-def _with_teachers(stage: Stage):
-    for teacher in stage.teachers:
-        yield from _with_teachers(teacher)
-    yield stage
 
 
 def run(

@@ -219,7 +219,7 @@ def plan(sweep: Sweep, stamp: Callable[[Stage], Stage] | None = None) -> Plan:
             for top in experiment.stages(seed).values():
                 top = stamp(top)
                 needs.append(top.label)
-                for stage in _with_dependencies(top):
+                for stage in top.with_teachers():
                     stages.setdefault(stage.label, stage)
                     users.setdefault(stage.label, set()).add(i)
         if sweep.records:
@@ -231,12 +231,6 @@ def plan(sweep: Sweep, stamp: Callable[[Stage], Stage] | None = None) -> Plan:
     shared = {label for label in stages if label in teaching or len(users[label]) > 1}
     tasks.sort(key=lambda t: (depth(t.stage), t.name not in shared, -t.used_by, order[t.name]))
     return Plan(tuple(tasks + records), sweep)
-
-
-def _with_dependencies(stage: Stage):
-    for teacher in stage.teachers:
-        yield from _with_dependencies(teacher)
-    yield stage
 
 
 def depth(stage: Stage) -> int:
