@@ -178,14 +178,18 @@ def _run(config_file: Path, store: Path, device: str, speed: list[str], cache: b
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    began = time.perf_counter()
-    code = cli.main(argv)
+    began, error = time.perf_counter(), None
+    try:
+        code = cli.main(argv)
+    except Exception as exc:  # e.g. CUDA out of memory: recorded, and the other run still goes ahead
+        code, error = 1, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        print(error, file=sys.stderr)
     wall = time.perf_counter() - began
     stages = [read_json(p) or {} for p in sorted((store / "stages").glob("*.json"))]
     students = [s for s in stages if s.get("stage", {}).get("method") == METHOD]
     record = next((r for r in map(read_json, sorted(store.glob("*.json"))) if r and "accuracy" in r), None)
     return {
-        "argv": argv, "exit_code": code, "wall_s": round(wall, 3),
+        "argv": argv, "exit_code": code, "error": error, "wall_s": round(wall, 3),
         "student_fit_s": round(sum(s.get("wall_time_s", 0.0) for s in students), 3),
         "students": len(students),
         "peak_gpu_allocated_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
@@ -320,6 +324,7 @@ def _repro_lines(repro: dict | None) -> list[str]:
         gpu = "-" if r["peak_gpu_allocated_mib"] is None else round(r["peak_gpu_allocated_mib"])
         lines.append(f"| {name} | {r['exit_code']} | {r['wall_s']:.1f} | {r['student_fit_s']:.1f} | {gpu} | "
                      f"{r['cache_tables']} | {accuracy} |")  # fmt: skip
+    lines += [f"- {name} stopped: {r['error']}" for name, r in repro["runs"].items() if r.get("error")]
     cmp = repro.get("comparison") or {}
     if cmp.get("complete"):
         same = "yes" if cmp["student_accuracy_identical"] else "no"

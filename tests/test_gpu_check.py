@@ -4,6 +4,7 @@ budget still gives a summary and a failing exit status; bad arguments are one li
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -102,3 +103,32 @@ def test_a_folder_with_results_in_it_is_refused(tmp_path):
     done = gpu_check("--dry-run", tmp_path, timeout=60)
     assert done.returncode == 2 and "is not empty" in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+
+
+def test_summary_of_gpu_shaped_results(dry_run, tmp_path):
+    """The GPU-only branches of the summary (GPU memory, fp32 rows, students that differ, a run that stopped),
+    fed the dry run's files with GPU-shaped values, so a formatting slip does not cost a GPU run."""
+    _, dry = dry_run
+    out = Path(shutil.copytree(dry, tmp_path / "out"))
+    bench = load(out / "throughput_b8.json")
+    result = bench["results"][0]
+    rates = result["images_per_s"]
+    rates["kdsurvey fp32"] = rates["reference (DataLoader + torchvision, fp32)"] / 2
+    result["peak_memory"] = {name: {"rss_mib": 900.0, "gpu_mib": 1234.4} for name in rates}
+    (out / "throughput_b8.json").write_text(json.dumps(bench))
+    repro = load(out / "reproduce.json")
+    cached = repro["runs"]["cache"]
+    cached |= {"peak_gpu_allocated_mib": 2048.0, "error": "OutOfMemoryError: CUDA out of memory"}
+    cached["accuracy"]["student"][0] += 0.5
+    (out / "reproduce.json").write_text(json.dumps(repro))
+    spec = importlib.util.spec_from_file_location("_gpu_check", REPO / "benchmarks" / "_gpu_check.py")
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    repro["comparison"] = helper.compare(repro["runs"]["no_cache"], cached)
+    (out / "reproduce.json").write_text(json.dumps(repro))
+    assert helper.main(["summary", str(out)]) == 0
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| 8 |" in text and "0.50x" in text and "| 1234 |" in text  # fp32 at half the reference's rate
+    assert "| 2048 |" in text and "cache stopped: OutOfMemoryError" in text
+    assert "identical: **no (largest difference 0.50 points)**" in text
+    assert load(out / "summary.json")["reproduce"]["student_accuracy_identical"] is False
