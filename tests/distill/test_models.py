@@ -28,7 +28,8 @@ CIFAR = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", 
 WRN = ["wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2"]
 SMALL = ["cnn_small", "cnn_medium", "cnn_large"]
 VISION = ["resnet18", "resnet34", "resnet50", "mobilenet_v2"]
-ALL = CIFAR + WRN + SMALL + VISION
+ALL = CIFAR + WRN + SMALL + VISION  # convolutional: any image size, 4-D stage maps
+MLP = ["mlp_1200_1200", "mlp_800_800"]  # Hinton et al. (2015)'s MNIST nets: 28x28 images, flat features
 
 
 @functools.cache
@@ -43,7 +44,24 @@ def batch(in_channels: int, size: int) -> torch.Tensor:
 
 
 def test_names_lists_every_family():
-    assert models.names() == sorted(ALL)
+    assert models.names() == sorted(ALL + MLP)
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "dropout"), [("mlp_1200_1200", 2_395_210, True), ("mlp_800_800", 1_276_810, False)]
+)
+def test_hinton_mlps_have_the_papers_sizes_and_a_layout(name, count, dropout):
+    torch.manual_seed(0)
+    model = models.build(name, 10, 1)
+    assert models.parameter_count(model) == count
+    assert any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules()) == dropout
+    x = batch(1, 28)
+    model.eval()
+    with torch.no_grad():
+        trunk, head = models.split(model)
+        assert torch.equal(head(trunk(x)), model(x)) and model(x).shape == (2, 10)
+    with pytest.raises(ValueError, match="28x28"):
+        model(batch(1, 32))
 
 
 @pytest.mark.parametrize(("name", "count"), CRD_COUNTS.items())
