@@ -69,6 +69,8 @@ def summarize(values: Sequence[float], level: float = 0.95) -> Summary:
     mean = float(array.mean())
     if n < 2:
         return Summary(n, mean, math.nan, math.nan, math.nan, level)
+    if (array == array[0]).all():  # identical values (one teacher for every seed): exactly no spread,
+        return Summary(n, float(array[0]), 0.0, float(array[0]), float(array[0]), level)  # not float noise
     from scipy import stats
 
     std = float(array.std(ddof=1))

@@ -56,3 +56,9 @@ def test_zero_spread_gives_nan_p():
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(UsageError, match=message):
         call()
+
+
+def test_identical_values_have_exactly_zero_spread():
+    """98.84 three times averages to 98.83999999999999 in floats; the summary says 98.84 and std 0 exactly."""
+    s = stats.summarize([98.84, 98.84, 98.84])
+    assert (s.mean, s.std, s.low, s.high) == (98.84, 0.0, 98.84, 98.84)
