@@ -169,7 +169,27 @@ def _place_point_labels(ax, labels: list[str], x, y, obstacles=()) -> None:
         _keep_inside(ax, texts)
         if not _overlapping(texts, ax.figure._get_renderer()):
             break
+    _separate(ax, texts)
     _leaders(ax, texts, x, y)
+
+
+def _separate(ax, texts, rounds: int = 200) -> None:
+    """Push apart labels that adjustText left overlapping: the higher of an overlapping pair moves up just
+    clear of the other (down when that would leave the frame). Deterministic, and a no-op when none overlap."""
+    renderer = ax.figure._get_renderer()
+    frame = ax.patch.get_window_extent(renderer)
+    for _ in range(rounds):
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        pair = next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])),
+                    None)  # fmt: skip
+        if pair is None:
+            return
+        low, high = sorted(pair, key=lambda k: (boxes[k].y0, k))
+        up = boxes[low].y1 - boxes[high].y0 + 1
+        down = boxes[high].y1 - boxes[low].y0 + 1  # or move the lower one down clear of the higher
+        move, shift = (high, up) if boxes[high].y1 + up < frame.y1 else (low, -down)
+        at = ax.transData.transform(texts[move].get_position()) + (0, shift)
+        texts[move].set_position(ax.transData.inverted().transform(at))
 
 
 def _keep_inside(ax, texts) -> None:

@@ -122,8 +122,9 @@ def _cite_only(keys: pd.Series) -> pd.Series:
 
 
 def _cited(texts: pd.Series, keys: pd.Series) -> pd.Series:
-    r"""`text~\cite{key}` per row (the text alone without a key): a name and its citation in one cell."""
-    return pd.Series([escape_latex(t) + (rf"~\cite{{{k}}}" if k else "") for t, k in zip(texts, keys)])
+    r"""`text \cite{key}` per row (the text alone without a key): a name and its citation in one cell (a
+    line may break before the citation in a narrow column)."""
+    return pd.Series([escape_latex(t) + (rf" \cite{{{k}}}" if k else "") for t, k in zip(texts, keys)])
 
 
 def _ratio_layout(rows: pd.DataFrame) -> Layout:
@@ -131,7 +132,7 @@ def _ratio_layout(rows: pd.DataFrame) -> Layout:
     return Layout(
         size="footnotesize",
         tabcolsep=3,
-        wrap={"Architecture": 1, "Data": 1},
+        wrap={"Row": 0.8, "Architecture": 1, "Data": 1},  # reproduced row ids are long (R-multi_teacher)
         short={"Size ratio": "Size", "Accuracy ratio": "Acc."},
         hide=("Source",),
         note=REPRODUCED_MARK_NOTE if (rows["source"] == "reproduced").any() else "",
@@ -202,7 +203,7 @@ def metric_table(
             short={"Distillation": "Str.", "Size ratio": "Size", "Accuracy ratio": "Acc.", rank_column: "Rank"},
             hide=("Source",),
             note=r"$D_a$: the metric at $\alpha = a$." + (f" {REPRODUCED_MARK_NOTE}" if reproduced_rows.any() else ""),
-            rows_per_float=30,
+            rows_per_float=20,  # 41 rows: three floats, each fits a page
         ),
     )
 
@@ -331,6 +332,14 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
     )
     if (rows["run"] != "shipped").any():  # a user's runs beside the shipped ones: say which run each row is
         out.insert(1, "Run", rows["run"])
+    # rows of one setting together (row ids keep the catalogue's order); the LaTeX form titles each setting
+    order = sorted(range(len(out)), key=lambda i: (out["Data"].iloc[i], out["Pair"].iloc[i]))
+    out, keys = out.iloc[order].reset_index(drop=True), rows["reference"].iloc[order].reset_index(drop=True)
+    cited = _cited(summary["title"], rows["reference"]).iloc[order].reset_index(drop=True)
+    setting = [  # LaTeX: the pair's cell also says its teacher and seeds, which then need no columns of their own
+        rf"{escape_latex(p)}, teacher {escape_latex(t)}\,\%, {n} seed{'s' * (n != 1)}"
+        for p, t, n in zip(out["Pair"], out["Teacher (%)"], out["Seeds"])
+    ]
     return Table(
         name="reproduced",
         frame=out,
@@ -347,13 +356,13 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
         ),
         decimals=3,
         csv_digits=4,
-        reference_keys=rows["reference"],
+        reference_keys=keys,
         latex_headers={"p (Welch)": r"$p$ (Welch)", f"D(α={alpha:g})": rf"$D_{{\alpha={alpha:g}}}$"},
-        latex_cells={"Technique": _cited(summary["title"], rows["reference"])},
+        latex_cells={"Technique": cited, "Pair": pd.Series(setting)},
         layout=Layout(
             wide=True,
-            size="footnotesize",
-            tabcolsep=3,
+            size="scriptsize",
+            tabcolsep=2.5,
             wrap={"Technique": 1},
             short={
                 "Strategy": "Str.",
@@ -363,7 +372,9 @@ def reproduced_table(records: list[dict] | None = None, bib=None, alpha: float =
                 "p (Welch)": "$p$",
             },
             hoist=("Pair", "Data", "Seeds", "Teacher (%)", "Baseline (%)"),
-            hide=("Row", "Reference"),
+            group=("Data", "Pair"),  # when settings differ between rows: a title row over each run of them
+            hide=("Row", "Reference", "Knowledge", "Seeds", "Teacher (%)"),  # knowledge: the method table; the
+            # seeds and the teacher: in the pair's cell
         ),
     )
 
@@ -441,8 +452,8 @@ def benchmark_table(
         layout=Layout(
             wide=source != "reported",  # five columns fit a column
             size="scriptsize",
-            tabcolsep=2.5,
-            wrap={"Method": 1.2, "Published": 1, "95% CI": 0.8},
+            tabcolsep=2,
+            wrap={"Method": 1.5, "Published": 1, "95% CI": 0.8, "Runs": 1.3},
             short={
                 "Published (%)": r"Publ.\ (\%)",
                 "Reproduced (%)": r"Repr.\ (\%)",
@@ -450,7 +461,7 @@ def benchmark_table(
                 "In CI": "In",
             },
             group=("Source", "Data", "Pair", "Convention"),
-            rows_per_float=40,
+            rows_per_float=20,
         ),
     )
 

@@ -270,8 +270,9 @@ def _record(method: str, teacher: list[float], baseline: list[float], student: l
 
 
 @pytest.fixture
-def with_records(data_copy) -> Path:
-    """The packaged data plus two synthetic MNIST records that share one teacher."""
+def with_records(suite_data) -> Path:
+    """The default suite's records plus two synthetic MNIST records that share one teacher."""
+    data_copy = suite_data
     teacher = [99.30, 99.35, 99.32]
     records = {
         "hinton_kd": _record("hinton_kd", teacher, [98.70, 98.80, 98.75], [99.20, 99.25, 99.30]),
@@ -316,7 +317,8 @@ def test_compare_joins_records_to_their_published_rows(with_records):
     assert (crd["seeds"] == 0).all() and crd["inside"].isna().all() and crd["difference"].isna().all()
 
 
-def test_a_single_seed_has_no_interval(data_copy):
+def test_a_single_seed_has_no_interval(suite_data):
+    data_copy = suite_data
     from kdsurvey import record
 
     rec = _record("hinton_kd", [99.3], [98.6], [99.2]) | {"seeds": [0]}
@@ -327,7 +329,8 @@ def test_a_single_seed_has_no_interval(data_copy):
     assert line["difference"] == pytest.approx(99.2 - 99.26)
 
 
-def test_one_teacher_for_every_seed_has_no_interval(data_copy):
+def test_one_teacher_for_every_seed_has_no_interval(suite_data):
+    data_copy = suite_data
     """A teacher trained once that taught every seed holds one value three times: no zero-width interval."""
     from kdsurvey import record
 

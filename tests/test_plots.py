@@ -43,7 +43,7 @@ def with_synthetic_rows(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFr
 def frames() -> dict[str, pd.DataFrame]:
     """The shipped survey rows (27), survey and reproduced rows (40), and 20 synthetic rows more (60)."""
     everything = catalogue.results()
-    assert len(everything) == 40, "the checks below were sized for 27 surveyed and 13 reproduced rows"
+    assert len(everything) == 41, "the checks below were sized for 27 surveyed and 14 reproduced rows"
     return {"27": catalogue.results(source="reported"), "40": everything, "60": with_synthetic_rows(everything, 20)}
 
 
@@ -217,7 +217,7 @@ def test_rows_that_tie_at_alpha_one_keep_apart_and_are_bracketed(frames, built):
     assert sorted(ends) == list(range(1, len(lines) + 1))  # one position per row, no vertical bar
     scored = analysis.with_metric(data, (1.0,)).dropna(subset=["D@1"])
     tied_groups = (scored.groupby(scored["D@1"].round(12)).size() > 1).sum()
-    assert tied_groups >= 2  # the 13 reproduced runs of one pair, and T1-12 with T2-06
+    assert tied_groups >= 2  # the 13 reproduced runs of the suite's pair, and T1-12 with T2-06
     brackets = [line for line in right.lines if line.get_gid() == "tie"]
     assert len(brackets) == tied_groups
 

@@ -175,8 +175,9 @@ def test_benchmark_table_shows_published_rows_by_source(reports):
     assert "## Published results beside reproduced ones" in (reports["all"] / "index.md").read_text(encoding="utf-8")
 
 
-def test_reproduced_only_report_shows_the_published_rows_its_records_measure(data_copy):
+def test_reproduced_only_report_shows_the_published_rows_its_records_measure(suite_data):
     """A record of Hinton 2015's MNIST pair: its three published rows, and no other, in a reproduced report."""
+    data_copy = suite_data
     folder = data_copy / record.FOLDER
     rec = json.loads((folder / "hinton_kd--fashion-mnist-subset--cnn_large--cnn_small.json").read_text("utf-8"))
     rec |= {"run_id": "hinton_kd--mnist--mlp_1200_1200--mlp_800_800", "dataset": "mnist", "config_hash": "mnist",
