@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kdsurvey import __version__
 from kdsurvey.errors import DataNotFoundError, KdSurveyError, KdSurveyWarning
+from kdsurvey.record import MAX_SEED  # torch-free and light: the one seed limit
 
 # bibtexparser logs each malformed block to stderr; the CLI reports it as its own one-line error.
 logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
@@ -210,9 +211,6 @@ def _positive_number(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
-
-
-MAX_SEED = 2**32 - 1  # numpy's and record's limit (kdsurvey.record.MAX_SEED)
 
 
 def _seed(text: str) -> int:

@@ -26,7 +26,7 @@ from kdsurvey.distill.recipe import Recipe
 from kdsurvey.distill.roles import TEACHER, Role
 from kdsurvey.distill.speed import Speed
 from kdsurvey.errors import UnknownNameError, UsageError
-from kdsurvey.record import MAX_SEED
+from kdsurvey.record import MAX_SEED, run_id
 
 KEY_FORMAT = 2  # bump when what a key covers changes; old stages are then simply not found
 DEFAULT_RECIPE = Recipe(epochs=10, batch_size=128, lr=0.05)
@@ -61,7 +61,7 @@ class Stage:
             "recipe": self.recipe.as_dict(),
             "seed": self.seed,
             "teachers": [t.describe() for t in self.teachers],
-            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options},
+            "options": self.option_values,
             "data_seed": self.data_seed,
             "speed": dict(self.speed),
         }
@@ -166,6 +166,11 @@ class Experiment:
             "data_seed": self.data_seed,
             "tuning": self.tuning,
         }
+
+    @property
+    def run_id(self) -> str:
+        """The name of the record this experiment writes."""
+        return run_id(self.method, self.dataset, self.teacher, self.student)
 
     @property
     def config_hash(self) -> str:

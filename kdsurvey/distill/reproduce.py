@@ -43,7 +43,7 @@ def reproduce(
     Under torchrun (WORLD_SIZE > 1) this process joins the group first and leaves it at the end.
     """
     writable_folder(out)
-    record.check_target(out, _record_name(experiment), experiment.config_hash, replace)
+    record.check_target(out, experiment.run_id, experiment.config_hash, replace)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and device.startswith("cuda:"):
         raise UsageError("under torchrun each process takes the GPU of its LOCAL_RANK; use --device auto or cuda")
@@ -61,10 +61,6 @@ def reproduce(
     finally:
         if distributed:
             dist.destroy_process_group()
-
-
-def _record_name(experiment: Experiment) -> str:
-    return record.run_id(experiment.method, experiment.dataset, experiment.teacher, experiment.student)
 
 
 def _cuda() -> bool:

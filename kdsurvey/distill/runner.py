@@ -82,8 +82,6 @@ class Runner:
         """The trained network of `stage` (frozen, on the device) and its stored result."""
         stage = self.stamp(stage)
         weights, result = self.store.weights(stage), self.store.result(stage)
-        if world()[0] == 0:
-            self.store.verify(stage, self.retrain)
         stored = from_rank0(lambda: self.store.read(stage))
         if stored is not None:
             model = self.build(stage.arch, stage.dataset)

@@ -31,7 +31,6 @@ from kdsurvey.distill.store import Store
 from kdsurvey.distill.tuning import Tuning, candidates
 from kdsurvey.distill.tuning import from_values as tuning_from_values
 from kdsurvey.errors import DataNotFoundError, UsageError
-from kdsurvey.record import run_id
 
 GRID_KEYS = {"include", "methods", "pairs", "tuning"}
 SHARED_KEYS = config.EXPERIMENT_KEYS - {"method", "teacher", "student"}
@@ -54,7 +53,7 @@ class Sweep:
             return
         seen: dict[str, int] = {}
         for i, e in enumerate(self.experiments):
-            name = record_name(e)
+            name = e.run_id
             if name in seen:
                 raise UsageError(f"{self.source}: experiments {seen[name] + 1} and {i + 1} would both write "
                                  f"the record {name}.json; make them differ in method, data set or pair")  # fmt: skip
@@ -79,10 +78,6 @@ class Sweep:
             return None
         found = [c for e in self.experiments for c in candidates(e, self.tuning)]
         return Sweep(tuple(found), f"{self.source} (tuning)", records=False) if found else None
-
-
-def record_name(experiment: Experiment) -> str:
-    return run_id(experiment.method, experiment.dataset, experiment.teacher, experiment.student)
 
 
 def load(path: str | Path) -> Sweep:
@@ -223,7 +218,7 @@ def plan(sweep: Sweep, stamp: Callable[[Stage], Stage] | None = None) -> Plan:
                     stages.setdefault(stage.label, stage)
                     users.setdefault(stage.label, set()).add(i)
         if sweep.records:
-            records.append(Task(record_name(experiment), tuple(dict.fromkeys(needs)), experiment=experiment))
+            records.append(Task(experiment.run_id, tuple(dict.fromkeys(needs)), experiment=experiment))
     order = {label: i for i, label in enumerate(stages)}  # first seen: a stage's teachers before it
     tasks = [Task(label, tuple(t.label for t in s.teachers), stage=s, used_by=len(users[label]))
              for label, s in stages.items()]  # fmt: skip

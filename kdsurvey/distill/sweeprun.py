@@ -163,7 +163,7 @@ def run(
             store.verify(task.stage, retrain)
     if spec.tuning is None:  # tuned experiments' records get new configurations: checked once they are chosen
         for experiment in spec.experiments:
-            record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
+            record.check_target(records, experiment.run_id, experiment.config_hash, replace)
 
     def executor_now():
         return make_executor(executor, out, records, jobs=jobs, threads=threads, device=device, data_dir=data_dir,
@@ -174,7 +174,7 @@ def run(
         summary = execute(sweep.plan(phases[0], key), executor_now(), store, log=log)
         spec = chosen(spec, store, key)
         for experiment in spec.experiments:
-            record.check_target(records, sweep.record_name(experiment), experiment.config_hash, replace)
+            record.check_target(records, experiment.run_id, experiment.config_hash, replace)
     final = execute(sweep.plan(spec, key), executor_now(), store, log=log)
     return final.after(summary)
 
